@@ -1,0 +1,10 @@
+"""Registers the connectors that ship with memex, through the same hook as plugins."""
+
+from memex.hookspecs import hookimpl
+
+
+@hookimpl
+def register_connectors(register):
+    from connectors.files import FilesConnector
+
+    register(FilesConnector)

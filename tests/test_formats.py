@@ -1,0 +1,76 @@
+"""Every format in the unstructured project's example documents: indexed, or refused with a reason."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import POLICIES, data_dir
+
+# Formats the foundation promises to read, each of which must index at least one real file.
+PROMISED = {
+    ".txt",
+    ".md",
+    ".html",
+    ".pdf",
+    ".docx",
+    ".pptx",
+    ".xlsx",
+    ".csv",
+    ".epub",
+    ".odt",
+    ".rtf",
+    ".eml",
+    ".msg",
+}
+
+KNOWN_BAD = {
+    "empty.txt": "the file is empty",
+    "fake-text-all-whitespace.txt": "no text found (empty, scanned without a text layer, or only images)",
+    "password.pdf": "the file is encrypted (password-protected); memex cannot read it",
+    "password_protected.xlsx": "the file is encrypted (password-protected); memex cannot read it",
+    "DA-1p.jpg": ".jpg files hold no text memex can index (images and audio are not read)",
+    "CantinaBand3.wav": ".wav files hold no text memex can index (images and audio are not read)",
+    "simple.zip": "unsupported file type .zip",
+    "empty.eml": "no text found (empty, scanned without a text layer, or only images)",
+}
+
+
+@pytest.mark.slow
+def test_documents_unstructured_per_format(memex_home, capsys):
+    from memex.app import Memex
+    from memex.config import Paths
+    from memex.embeddings import HashingEmbedder
+    from memex.policyfile import load_policy
+
+    corpus = data_dir("documents_unstructured")
+    memex = Memex(
+        Paths(memex_home),
+        policy=load_policy(POLICIES / "personal.yaml"),
+        embedder=HashingEmbedder(),
+        writable=True,
+    )
+    report = memex.ingest([str(corpus)])
+    memex.close()
+
+    failures = {Path(f.uri).name: f for f in report.failures}
+    indexed = Counter(Path(uri).suffix.lower() for uri in report.indexed)
+    failed = Counter(Path(f.uri).suffix.lower() for f in report.failures)
+    with capsys.disabled():
+        print("\nformat   indexed  not indexed")
+        for suffix in sorted(set(indexed) | set(failed)):
+            print(f"{suffix:8} {indexed[suffix]:7}  {failed[suffix]:11}")
+        print(f"total    {sum(indexed.values()):7}  {sum(failed.values()):11}")
+
+    for suffix in sorted(PROMISED):
+        assert indexed[suffix] >= 1, f"no {suffix} file was indexed"
+    for name, reason in KNOWN_BAD.items():
+        assert failures[name].reason == reason, name
+    assert all(f.reason for f in report.failures)
+    # Every file was either indexed or reported: nothing vanished silently.
+    files = [p for p in corpus.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert len(report.indexed) + len(report.failures) == len(files)
+    # Most of the corpus is readable: what is not is images, audio, legacy binaries, bad files.
+    assert len(report.indexed) >= 175

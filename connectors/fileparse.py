@@ -185,6 +185,22 @@ def _prepare_unstructured() -> None:
     _PREPARED = True
 
 
+def warm_up() -> None:
+    """Import the common partitioners and load the spaCy model now (in the fork server)."""
+    try:
+        _prepare_unstructured()
+        import unstructured.nlp.tokenize as tokenize
+        import unstructured.partition.docx  # noqa: F401
+        import unstructured.partition.html  # noqa: F401
+        import unstructured.partition.md  # noqa: F401
+        import unstructured.partition.pptx  # noqa: F401
+        import unstructured.partition.xlsx  # noqa: F401
+
+        tokenize._get_nlp()
+    except Exception:  # a missing optional parser must not stop the fork server
+        pass
+
+
 # --- plain readers -----------------------------------------------------------------------
 
 

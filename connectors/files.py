@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from connectors.fileparse import parse_file
@@ -76,7 +77,7 @@ def file_document(path: Path) -> SourceDocument:
         connector="files",
         attributes={"connector": "files", "path": posix},
         read_bytes=path.read_bytes,
-        parse=lambda: parse_file(path),
+        parse=partial(parse_file, path),
         fingerprint=fingerprint,
         metadata={"timestamp": modified} if modified is not None else {},
     )

@@ -20,6 +20,7 @@ from memex.ledger import Ledger
 from memex.llm import LanguageModel, LlamaCppModel, OpenAICompatibleModel
 from memex.locking import StoreLock
 from memex.policyfile import load_policy
+from memex.sandbox import Limits, ParserPool
 
 
 class Memex:
@@ -43,6 +44,7 @@ class Memex:
         self._ledger: Ledger | None = None
         self._audit: AuditLog | None = None
         self._lock: StoreLock | None = None
+        self._pool: ParserPool | None = None
 
     @classmethod
     def open(
@@ -97,6 +99,15 @@ class Memex:
         return Index.open(self.paths.store, embedder=self.embedder, url=self.settings.store_url, reset=reset)
 
     @property
+    def pool(self) -> ParserPool:
+        if self._pool is None:
+            self._pool = ParserPool(
+                workers=self.settings.parse_workers,
+                limits=Limits(timeout=self.settings.parse_timeout, memory_mb=self.settings.parse_memory_mb),
+            )
+        return self._pool
+
+    @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
             self._ledger = Ledger(self.paths.ledger)
@@ -109,12 +120,12 @@ class Memex:
         return self._audit
 
     def close(self) -> None:
-        for part in (self._index, self._ledger, self._audit):
+        for part in (self._index, self._ledger, self._audit, self._pool):
             if part is not None:
                 part.close()
         if self._lock is not None:
             self._lock.release()
-        self._index = self._ledger = self._audit = None
+        self._index = self._ledger = self._audit = self._pool = None
         self._lock = None
 
     def __enter__(self) -> Memex:
@@ -144,7 +155,7 @@ class Memex:
 
     # -- work --
     def ingestor(self) -> Ingestor:
-        return Ingestor(policy=self.policy, index=self.index, ledger=self.ledger)
+        return Ingestor(policy=self.policy, index=self.index, ledger=self.ledger, pool=self.pool)
 
     def ingest(
         self, targets: list[str], *, progress: Progress | None = None, retry_failed: bool = False

@@ -74,6 +74,9 @@ class Settings:
     llm_url: str | None = None  # an OpenAI-compatible server instead of the in-process model
     store_url: str | None = None  # a Chroma server instead of the embedded store
     k: int = 5
+    parse_workers: int = 1
+    parse_timeout: float = 120.0  # seconds per file
+    parse_memory_mb: int = 3072  # per parser process
     context_tokens: int = 4096
     max_answer_tokens: int = 256
     watched: tuple[str, ...] = field(default_factory=tuple)

@@ -42,6 +42,9 @@ class SourceDocument:
     acl: frozenset[str] | None = None
     fingerprint: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    # Parse in a sandboxed worker process (then `parse` must be picklable, e.g. a
+    # functools.partial of a module-level function). False for data that is already parsed.
+    isolated: bool = True
     _hash: str | None = None
 
     def content_hash(self) -> str:

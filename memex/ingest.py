@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from memex.access import Access, Policy
 from memex.chunking import chunk_elements
-from memex.documents import Chunk, SourceDocument, chunk_id_for
+from memex.documents import Chunk, Element, SourceDocument, chunk_id_for
 from memex.errors import AccessRefused, ParseError, UnsupportedFormat
 from memex.index import Index
-from memex.ledger import FAILED, INDEXED, PENDING, Ledger
+from memex.ledger import FAILED, INDEXED, PENDING, Ledger, SourceRecord
 from memex.plugins import connector_for
+from memex.sandbox import ParserPool
 
 EMBED_BATCH_CHUNKS = 256
 
@@ -75,6 +76,18 @@ class IngestReport:
 
 
 @dataclass
+class _Candidate:
+    """A source that changed (or is new) and must be parsed."""
+
+    doc: SourceDocument
+    root: str
+    content_hash: str
+    access: Access
+    rules: tuple[str, ...]
+    record: SourceRecord | None
+
+
+@dataclass
 class _Prepared:
     doc: SourceDocument
     root: str
@@ -88,10 +101,13 @@ class _Prepared:
 
 
 class Ingestor:
-    def __init__(self, *, policy: Policy, index: Index, ledger: Ledger) -> None:
+    def __init__(
+        self, *, policy: Policy, index: Index, ledger: Ledger, pool: ParserPool | None = None
+    ) -> None:
         self.policy = policy
         self.index = index
         self.ledger = ledger
+        self.pool = pool
 
     # -- public --------------------------------------------------------------------------
     def ingest(
@@ -106,8 +122,14 @@ class Ingestor:
         report = IngestReport()
         started = time.monotonic()
         self.remove_orphans()
-        for target in targets:
-            self._ingest_target(target, report, progress, retry_failed, options or {})
+        own_pool = self.pool is None
+        pool = self.pool or ParserPool()
+        try:
+            for target in targets:
+                self._ingest_target(target, report, progress, retry_failed, options or {}, pool)
+        finally:
+            if own_pool:
+                pool.close()
         report.seconds = time.monotonic() - started
         return report
 
@@ -154,20 +176,26 @@ class Ingestor:
         progress: Progress,
         retry_failed: bool,
         options: dict[str, Any],
+        pool: ParserPool,
     ) -> None:
         connector_class = connector_for(target)
         root = _normalise_target(target)
         connector = connector_class(root, **options)
         progress.begin(f"scanning {target}", None)
         docs = list(connector.load())
-        seen: set[str] = set()
         progress.begin("files", len(docs))
+        candidates: list[_Candidate] = []
+        for doc in docs:
+            candidate = self._check(doc, root, report, retry_failed)
+            if candidate is None:
+                progress.advance("files")
+            else:
+                candidates.append(candidate)
         batch: list[_Prepared] = []
         pending_chunks = 0
-        for doc in docs:
-            seen.add(doc.source_id)
-            prepared = self._prepare(doc, root, report, retry_failed)
+        for candidate, parsed in self._parse_all(candidates, pool):
             progress.advance("files")
+            prepared = self._assemble(candidate, parsed, report)
             if prepared is None:
                 continue
             batch.append(prepared)
@@ -176,15 +204,17 @@ class Ingestor:
                 self._write(batch, report, progress)
                 batch, pending_chunks = [], 0
         self._write(batch, report, progress)
+        seen = {doc.source_id for doc in docs}
         for source_id in sorted(self.ledger.sources_within(root) - seen):
             record = self.ledger.get(source_id)
             report.chunks_removed += self._remove_source(source_id)
             report.removed.append(record.uri if record else source_id)
         self.ledger.mark_root(root, connector_class.name)
 
-    def _prepare(
+    def _check(
         self, doc: SourceDocument, root: str, report: IngestReport, retry_failed: bool
-    ) -> _Prepared | None:
+    ) -> _Candidate | None:
+        """Cheap checks first: unchanged (fingerprint, then hash), known failure, policy rule."""
         record = self.ledger.get(doc.source_id)
         fingerprint_same = (
             record is not None and doc.fingerprint is not None and record.fingerprint == doc.fingerprint
@@ -210,13 +240,32 @@ class Ingestor:
         if record and record.status == INDEXED and record.content_hash == content_hash:
             self._keep(record, doc, root, access, labeling.rules, report)
             return None
-        try:
-            elements = doc.elements()
-        except ParseError as exc:
-            return self._fail(doc, root, report, str(exc), _kind(exc))
-        except OSError as exc:
-            return self._fail(doc, root, report, f"cannot read: {exc.strerror or exc}", "failed")
-        pieces = chunk_elements(elements, title=doc.title)
+        return _Candidate(doc, root, content_hash, access, labeling.rules, record)
+
+    def _parse_all(
+        self, candidates: list[_Candidate], pool: ParserPool
+    ) -> Iterator[tuple[_Candidate, list[Element] | ParseError]]:
+        """Parse in the sandbox where the connector asks for it (in worker processes, while this
+        process embeds), else here."""
+        isolated = [(i, c.doc.parse) for i, c in enumerate(candidates) if c.doc.isolated and c.doc.parse]
+        for candidate in candidates:
+            if not (candidate.doc.isolated and candidate.doc.parse):
+                try:
+                    yield candidate, candidate.doc.elements()
+                except ParseError as exc:
+                    yield candidate, exc
+                except OSError as exc:
+                    yield candidate, ParseError(f"cannot read: {exc.strerror or exc}")
+        for i, result in pool.map(isolated):
+            yield candidates[i], result
+
+    def _assemble(
+        self, candidate: _Candidate, parsed: list[Element] | ParseError, report: IngestReport
+    ) -> _Prepared | None:
+        doc, root, record, access = candidate.doc, candidate.root, candidate.record, candidate.access
+        if isinstance(parsed, ParseError):
+            return self._fail(doc, root, report, str(parsed), _kind(parsed))
+        pieces = chunk_elements(parsed, title=doc.title)
         if not pieces:
             return self._fail(doc, root, report, "no text found", "failed")
         chunks = _chunks_for(doc, pieces, access)
@@ -228,9 +277,9 @@ class Ingestor:
         return _Prepared(
             doc=doc,
             root=root,
-            content_hash=content_hash,
+            content_hash=candidate.content_hash,
             access=access,
-            rules=labeling.rules,
+            rules=candidate.rules,
             chunks=chunks,
             to_embed=[c for c in chunks if c.chunk_id not in old],
             to_relabel=sorted(new_ids & old) if relabel else [],

@@ -1,0 +1,192 @@
+"""Parsing in child processes with a time limit and a memory limit.
+
+Parsers meet hostile and broken files: a PDF that loops forever, an archive that unpacks to
+gigabytes. Each parse runs in a worker process (started with `spawn`, so it inherits no threads
+or locks) whose address space is capped with RLIMIT_AS; a parse that runs past its time limit is
+killed. Either way the file gets a reason and the run goes on; the worker is replaced.
+
+Workers are long-lived (importing the parsers takes seconds), and while they parse the next files
+the parent embeds the previous ones.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
+from typing import Any
+
+from memex.errors import ParseError
+
+DEFAULT_TIMEOUT = 120.0
+DEFAULT_MEMORY_MB = 3072
+# Imported once by the fork server, so that each worker starts with the parsers loaded.
+PRELOAD = ["connectors.fileparse", "connectors.preload"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float = DEFAULT_TIMEOUT
+    memory_mb: int = DEFAULT_MEMORY_MB
+
+
+def _worker(conn: Connection, memory_mb: int) -> None:
+    import resource
+
+    limit = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    while True:
+        try:
+            task = conn.recv()
+        except EOFError:
+            return
+        if task is None:
+            return
+        key, fn = task
+        try:
+            result: tuple[str, Any] = ("ok", fn())
+        except ParseError as exc:
+            result = ("error", exc)
+        except MemoryError:
+            result = (
+                "error",
+                ParseError(f"refused: parsing needs more than the {memory_mb} MB memory limit"),
+            )
+        except Exception as exc:  # anything a parser raises is that file's problem only
+            result = ("error", ParseError(f"parser error ({type(exc).__name__}: {exc})"[:500]))
+        try:
+            conn.send((key, result))
+        except (MemoryError, OSError, ValueError):
+            conn.send((key, ("error", ParseError("the parsed result was too large to return"))))
+
+
+class _Worker:
+    def __init__(self, context: Any, limits: Limits) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker, args=(child, limits.memory_mb), daemon=True)
+        self.process.start()
+        child.close()
+        self.task: tuple[Any, float] | None = None  # (key, started)
+
+    def send(self, key: Any, fn: Callable[[], Any]) -> None:
+        payload = ForkingPickler.dumps((key, fn))  # fails here, before anything is sent
+        self.conn.send_bytes(payload)
+        self.task = (key, time.monotonic())
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+    def stop(self) -> None:
+        try:
+            self.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.process.join(2)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(2)
+        self.conn.close()
+
+
+class ParserPool:
+    """Runs picklable callables in worker processes. `map` yields (key, result-or-ParseError) in
+    completion order; a task that times out or kills its worker yields a ParseError."""
+
+    def __init__(self, *, workers: int = 1, limits: Limits | None = None) -> None:
+        self.size = max(1, workers)
+        self.limits = limits or Limits()
+        self._context = _context()
+        self._idle: list[_Worker] = []
+        self.restarts = 0
+
+    def map(self, tasks: Iterable[tuple[Any, Callable[[], Any]]]) -> Iterator[tuple[Any, Any]]:
+        queue = deque(tasks)
+        busy: dict[Connection, _Worker] = {}
+        while queue or busy:
+            while queue and len(busy) < self.size:
+                worker = self._idle.pop() if self._idle else _Worker(self._context, self.limits)
+                key, fn = queue.popleft()
+                try:
+                    worker.send(key, fn)
+                except (OSError, ValueError) as exc:  # the worker died between tasks
+                    self._replace(worker)
+                    yield key, ParseError(f"cannot hand the file to a parser process ({exc})")
+                    continue
+                except Exception as exc:  # the task cannot be pickled: a connector bug
+                    self._idle.append(worker)
+                    yield key, ParseError(f"cannot hand the file to a parser process ({exc})")
+                    continue
+                busy[worker.conn] = worker
+            if not busy:
+                continue
+            now = time.monotonic()
+            deadline = min(w.task[1] + self.limits.timeout for w in busy.values() if w.task)
+            for conn in wait(list(busy), timeout=max(0.0, deadline - now)):
+                worker = busy.pop(conn)
+                key = worker.task[0] if worker.task else None
+                try:
+                    _, (status, value) = conn.recv()
+                except (EOFError, OSError):
+                    self._replace(worker)
+                    yield key, ParseError(_death_reason(worker, self.limits))
+                    continue
+                worker.task = None
+                self._idle.append(worker)
+                yield key, value
+            now = time.monotonic()
+            for conn, worker in list(busy.items()):
+                if worker.task and now - worker.task[1] >= self.limits.timeout:
+                    busy.pop(conn)
+                    key = worker.task[0]
+                    self._replace(worker)
+                    yield key, ParseError(f"refused: parsing took longer than {self.limits.timeout:g} s")
+
+    def run(self, fn: Callable[[], Any]) -> Any:
+        """One task, synchronously; raises its ParseError."""
+        for _, result in self.map([(0, fn)]):
+            if isinstance(result, ParseError):
+                raise result
+            return result
+        raise ParseError("no result")  # pragma: no cover
+
+    def _replace(self, worker: _Worker) -> None:
+        worker.kill()
+        self.restarts += 1
+
+    def close(self) -> None:
+        for worker in self._idle:
+            worker.stop()
+        self._idle = []
+
+    def __enter__(self) -> ParserPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _context() -> Any:
+    """Workers fork from a fork server: a clean single-threaded process that imported the parsers
+    once (unlike this process, which may run model threads, so plain fork is unsafe here)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+def _death_reason(worker: _Worker, limits: Limits) -> str:
+    worker.process.join(1)
+    code = worker.process.exitcode
+    if code is not None and code < 0:
+        signal_number = -code
+        if signal_number == 9:
+            return f"refused: the parser was killed (likely over the {limits.memory_mb} MB memory limit)"
+        return f"the parser crashed (signal {signal_number})"
+    return f"the parser process died (exit code {code}); likely over the {limits.memory_mb} MB memory limit"

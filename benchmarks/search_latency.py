@@ -5,7 +5,8 @@
 For each corpus size it builds an index (18 access classes, 13 users; see tests/canary_corpus.py),
 then times hybrid searches (k=10) for every user, and the same searches with no access filter at
 all (a bare Chroma query plus a bare FTS5 query, fused and fetched). It prints p50/p95 per user and
-the ratio to the unfiltered p50 measured in the same run. Embeddings come from a 384-dimension
+the ratio to the unfiltered p50 measured in the same run. `--mode` picks hybrid (the default
+search), dense (vectors only) and/or lexical (BM25 only). Embeddings come from a 384-dimension
 hashing embedder (the size of all-MiniLM-L6-v2's vectors) so that only the search is timed.
 """
 
@@ -23,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from memex.embeddings import HashingEmbedder  # noqa: E402
-from memex.index import Index, _fuse, fts_query  # noqa: E402
+from memex.index import Index, fuse  # noqa: E402
+from memex.index.lexical import fts_query  # noqa: E402
 from tests import canary_corpus  # noqa: E402
 
 
@@ -32,22 +34,26 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
 
-def unfiltered_search(index: Index, query: str, k: int = 10) -> None:
+def unfiltered_search(index: Index, query: str, mode: str, k: int = 10) -> None:
     """What a search costs with no access control at all: the baseline."""
     depth = max(k * 4, 40)
-    vector = index.embedder.embed_query(query)
-    result = index._collection.query(query_embeddings=[vector], n_results=depth, include=["distances"])
-    dense = list(zip(result["ids"][0], result["distances"][0], strict=True))
-    rows = index._db.execute(
-        "SELECT c.chunk_id, bm25(fts) AS s FROM fts JOIN chunks c ON c.rowid = fts.rowid "
-        "WHERE fts MATCH ? ORDER BY s LIMIT ?",
-        (fts_query(query), depth),
-    ).fetchall()
-    ranked = _fuse(dense, rows, k)
-    index._collection.get(ids=[c for c, _ in ranked], include=["documents", "metadatas"])
+    dense, rows = [], []
+    collection = index._vectors.collection
+    if mode in ("hybrid", "dense"):
+        vector = index.embedder.embed_query(query)
+        result = collection.query(query_embeddings=[vector], n_results=depth, include=["distances"])
+        dense = list(zip(result["ids"][0], result["distances"][0], strict=True))
+    if mode in ("hybrid", "lexical"):
+        rows = index._lexical.db.execute(
+            "SELECT c.chunk_id, bm25(fts) AS s FROM fts JOIN chunks c ON c.rowid = fts.rowid "
+            "WHERE fts MATCH ? ORDER BY s LIMIT ?",
+            (fts_query(query), depth),
+        ).fetchall()
+    ranked = fuse(dense, rows, k)
+    collection.get(ids=[c for c, _ in ranked], include=["documents", "metadatas"])
 
 
-def run(n: int, queries: int) -> dict:
+def run(n: int, queries: int, mode: str) -> dict:
     items = canary_corpus.build(n)
     policy = canary_corpus.policy()
     with tempfile.TemporaryDirectory() as tmp:
@@ -66,9 +72,9 @@ def run(n: int, queries: int) -> dict:
             shares[user] = visible / len(items)
             if visible:
                 principals[user] = principal
-        searches = {"(no filter)": lambda q: unfiltered_search(index, q)}
+        searches = {"(no filter)": lambda q: unfiltered_search(index, q, mode)}
         for user, principal in principals.items():
-            searches[user] = lambda q, p=principal: index.search(q, principal=p, k=10)
+            searches[user] = lambda q, p=principal: index.search(q, principal=p, k=10, mode=mode)
         for q in sample[:20]:  # warm up every path
             for search in searches.values():
                 search(q)
@@ -92,7 +98,12 @@ def run(n: int, queries: int) -> dict:
                 "p50_ratio": round(p50 / base, 2),
             }
         )
-    return {"chunks": len(items), "build_seconds": round(build_seconds, 1), "queries": len(sample), "rows": rows}
+    return {
+        "chunks": len(items),
+        "build_seconds": round(build_seconds, 1),
+        "queries": len(sample),
+        "rows": rows,
+    }
 
 
 def _allowed(principal, item) -> bool:
@@ -102,17 +113,24 @@ def _allowed(principal, item) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--chunks", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--mode", nargs="+", default=["hybrid", "dense"], choices=["hybrid", "dense", "lexical"]
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results = [run(n, args.queries) for n in args.chunks]
+    results = [run(n, args.queries, mode) for n in args.chunks for mode in args.mode]
     if args.json:
         print(json.dumps(results, indent=2))
         return
     for result in results:
-        print(f"\n{result['chunks']} chunks (built in {result['build_seconds']} s), {result['queries']} queries, k=10")
+        print(
+            f"\n{result['chunks']} chunks (built in {result['build_seconds']} s), {result['queries']} queries, k=10"
+        )
         print(f"{'user':20} {'readable':>9} {'p50 ms':>8} {'p95 ms':>8} {'p50/unfiltered':>15}")
         for row in result["rows"]:
             print(

@@ -237,6 +237,19 @@ class Memex:
         )
         return hits
 
+    def export(self, *, principal: Principal, actor: str | None = None, channel: str = "cli"):
+        """Every chunk `principal` may read, source by source, in document order."""
+        source_ids = self.index.readable_source_ids(principal=principal)
+        for start in range(0, len(source_ids), 100):
+            batch = frozenset(source_ids[start : start + 100])
+            hits = self.index.search(
+                None, principal=principal, k=10**9, narrowing=Narrowing(source_ids=batch)
+            )
+            self.audit.record(
+                principal=principal, action="export", question="", hits=hits, actor=actor, channel=channel
+            )
+            yield from hits
+
     def status(self, *, principal: Principal) -> dict[str, Any]:
         visible = self.index.count(principal=principal)
         out: dict[str, Any] = {

@@ -224,6 +224,18 @@ def show(
 
 
 @app.command()
+def export(as_user: Optional[str] = AS_USER) -> None:
+    """Write every chunk you can read to stdout as JSON lines (text, source, labels)."""
+    try:
+        with _open() as memex:
+            principal, actor = memex.cli_principal(as_user)
+            for hit in memex.export(principal=principal, actor=actor):
+                typer.echo(json.dumps(hit.to_json(), ensure_ascii=False))
+    except MemexError as exc:
+        _fail(exc, False)
+
+
+@app.command()
 def status(as_user: Optional[str] = AS_USER, as_json: bool = JSON) -> None:
     """What is indexed (that you can read), where the data lives, which models are used."""
     try:

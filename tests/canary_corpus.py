@@ -102,7 +102,22 @@ CLASSES = [
 VOCABULARY = [
     f"{a}{b}"
     for a in ("ka", "lo", "mi", "nu", "pe", "ra", "si", "tu", "ve", "zo", "bi", "do", "fa", "gu", "ha", "je")
-    for b in ("ron", "lis", "mat", "dex", "pol", "san", "vin", "tor", "gal", "fen", "quo", "wex", "yul", "zim")
+    for b in (
+        "ron",
+        "lis",
+        "mat",
+        "dex",
+        "pol",
+        "san",
+        "vin",
+        "tor",
+        "gal",
+        "fen",
+        "quo",
+        "wex",
+        "yul",
+        "zim",
+    )
 ]
 
 

@@ -1,0 +1,278 @@
+"""The index: dense vectors in Chroma (`vectors`), a BM25 index in SQLite FTS5 (`lexical`), and
+the only way to read either.
+
+Reading goes through `Index.search(query, *, principal, ...)` (and `Index.count` /
+`Index.readable_source_ids` for status figures and exports): the access filter is built here from
+the principal, ANDed with whatever narrowing the caller asks for, applied inside both the vector
+query and the lexical query, and every hit is checked again with `access.allowed` before it
+leaves.
+
+Access classes: every distinct (labels, level, ACL) combination gets a small integer `ac`. A chunk
+stores its `ac` (for filtering) and its full access labels (for the second check). A principal's
+filter is the set of classes `access.allowed` accepts, so the rule is written once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from memex.access import Access, Principal, allowed
+from memex.documents import Chunk, Hit
+from memex.embeddings import Embedder
+from memex.index.lexical import LexicalStore, access_from_json, access_json, counts_by
+from memex.index.vectors import VectorStore, partition_of
+
+log = logging.getLogger(__name__)
+
+RRF_K = 60
+
+
+@dataclass(frozen=True)
+class Narrowing:
+    """What a caller may add to a search. It can only ever remove chunks from what the
+    principal may read."""
+
+    source_ids: frozenset[str] | None = None
+    without_labels: frozenset[str] = frozenset()
+    date_from: float | None = None  # epoch seconds, inclusive
+    date_to: float | None = None  # epoch seconds, exclusive
+
+    def chroma_where(self) -> list[dict[str, Any]]:
+        clauses: list[dict[str, Any]] = []
+        if self.source_ids is not None:
+            clauses.append({"source_id": {"$in": sorted(self.source_ids)}})
+        if self.date_from is not None:
+            clauses.append({"date": {"$gte": self.date_from}})
+        if self.date_to is not None:
+            clauses.append({"date": {"$lt": self.date_to}})
+        return clauses
+
+    def sql_where(self) -> tuple[str, list[Any]]:
+        parts, args = [], []
+        if self.source_ids is not None:
+            parts.append("c.source_id IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps(sorted(self.source_ids)))
+        if self.date_from is not None:
+            parts.append("c.date >= ?")
+            args.append(self.date_from)
+        if self.date_to is not None:
+            parts.append("c.date < ?")
+            args.append(self.date_to)
+        return "".join(f" AND {p}" for p in parts), args
+
+
+NO_NARROWING = Narrowing()
+
+
+class Index:
+    """Open with `Index.open(path, embedder=...)` (embedded store) or `url=` (a Chroma server)."""
+
+    def __init__(self, vectors: VectorStore, lexical: LexicalStore, embedder: Embedder) -> None:
+        self._vectors = vectors
+        self._lexical = lexical
+        self.embedder = embedder
+
+    @classmethod
+    def open(cls, path: Path, *, embedder: Embedder, url: str | None = None, reset: bool = False) -> Index:
+        """Open (creating if needed). `reset=True` empties the index first (for a rebuild)."""
+        path.mkdir(parents=True, exist_ok=True)
+        vectors = VectorStore.open(
+            path, name=embedder.name, dimension=embedder.dimension, url=url, reset=reset
+        )
+        lexical = LexicalStore(path / "lexical.sqlite", reset=reset)
+        return cls(vectors, lexical, embedder)
+
+    def close(self) -> None:
+        self._lexical.close()
+
+    # -- writing ---------------------------------------------------------------------------
+    def upsert(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> None:
+        """Add or replace chunks (idempotent: ids are deterministic)."""
+        if not chunks:
+            return
+        classes = [self._lexical.class_id(chunk.access) for chunk in chunks]
+        metadatas = [_metadata(c, ac) for c, ac in zip(chunks, classes, strict=True)]
+        self._vectors.upsert(chunks, np.asarray(vectors, dtype=np.float32), classes, metadatas)
+        with self._lexical.transaction():
+            for chunk, ac in zip(chunks, classes, strict=True):
+                self._lexical.add(chunk, ac, _date_of(chunk.metadata))
+
+    def delete(self, chunk_ids: Iterable[str]) -> int:
+        ids = list(dict.fromkeys(chunk_ids))
+        if not ids:
+            return 0
+        classes = self._lexical.classes()
+        partitions = {
+            chunk_id: partition_of(classes[ac]) for chunk_id, ac in self._lexical.classes_of(ids).items()
+        }
+        self._vectors.delete(ids, partitions)
+        with self._lexical.transaction():
+            return self._lexical.delete(ids)
+
+    def relabel(self, changes: Mapping[str, Access]) -> int:
+        """Change the access labels of stored chunks in place (no re-embedding)."""
+        if not changes:
+            return 0
+        classes = {chunk_id: self._lexical.class_id(access) for chunk_id, access in changes.items()}
+        self._vectors.relabel({i: (changes[i], classes[i]) for i in changes})
+        with self._lexical.transaction():
+            self._lexical.set_classes((classes[i], i) for i in changes)
+        return len(changes)
+
+    def chunk_ids(self) -> set[str]:
+        """Every stored chunk id (for reconciling with the ledger; carries no text)."""
+        return self._lexical.chunk_ids() | self._vectors.ids()
+
+    def existing(self, ids: Iterable[str]) -> set[str]:
+        """Which of `ids` are fully stored (in both halves of the index)."""
+        ids = list(ids)
+        if not ids:
+            return set()
+        return set(self._lexical.classes_of(ids)) & self._vectors.existing(ids)
+
+    # -- reading: the choke point ----------------------------------------------------------
+    def search(
+        self,
+        query: str | None,
+        *,
+        principal: Principal,
+        k: int = 10,
+        narrowing: Narrowing = NO_NARROWING,
+        mode: str = "hybrid",
+    ) -> list[Hit]:
+        """The chunks `principal` may read that best match `query`, best first.
+
+        With `query=None`, the readable chunks selected by `narrowing` (e.g. one source), in
+        document order: used to show a source.
+        """
+        if mode not in ("hybrid", "dense", "lexical"):
+            raise ValueError(f"unknown search mode {mode!r}")
+        visible = self._visible_classes(principal, narrowing)
+        if not visible:
+            return []
+        if query is None:
+            ids = self._lexical.listing(visible, narrowing.sql_where(), limit=k)
+            return self._release(ids, {}, {}, principal, visible)
+        depth = max(k * 4, 40)
+        dense: list[tuple[str, float]] = []
+        lexical: list[tuple[str, float]] = []
+        if mode in ("hybrid", "dense"):
+            dense = self._vectors.query(
+                self.embedder.embed_query(query),
+                wanted=depth,
+                visible=visible,
+                classes=self._lexical.classes(),
+                counts=self._lexical.class_counts(),
+                classes_of=self._lexical.classes_of,
+                where=narrowing.chroma_where(),
+            )
+        if mode in ("hybrid", "lexical"):
+            lexical = self._lexical.search(query, visible, narrowing.sql_where(), depth)
+        ranked = fuse(dense, lexical, k)
+        details = {"similarity": dict(dense), "bm25": dict(lexical)}
+        return self._release([c for c, _ in ranked], dict(ranked), details, principal, visible)
+
+    def count(self, *, principal: Principal) -> dict[str, Any]:
+        """Counts of what `principal` may read: chunks and sources, by label and level."""
+        visible = self._visible_classes(principal, NO_NARROWING)
+        chunks, by_label, by_level = counts_by(visible, self._lexical.class_counts())
+        sources = len(self._lexical.source_ids(visible)) if visible else 0
+        return {"chunks": chunks, "sources": sources, "by_label": by_label, "by_level": by_level}
+
+    def readable_source_ids(self, *, principal: Principal) -> list[str]:
+        """The sources of which `principal` may read at least one chunk."""
+        visible = self._visible_classes(principal, NO_NARROWING)
+        return self._lexical.source_ids(visible) if visible else []
+
+    # -- internals -------------------------------------------------------------------------
+    def _visible_classes(self, principal: Principal, narrowing: Narrowing) -> dict[int, Access]:
+        return {
+            ac: access
+            for ac, access in self._lexical.classes().items()
+            if allowed(principal=principal, access=access) and not (access.labels & narrowing.without_labels)
+        }
+
+    def _release(
+        self,
+        ids: Sequence[str],
+        scores: Mapping[str, float],
+        details: Mapping[str, Mapping[str, float]],
+        principal: Principal,
+        visible: Mapping[int, Access],
+    ) -> list[Hit]:
+        """Fetch the chunks and check each one again before it leaves the index."""
+        if not ids:
+            return []
+        found = self._vectors.fetch(ids)
+        hits = []
+        for chunk_id in ids:
+            if chunk_id not in found:
+                continue
+            text, meta = found[chunk_id]
+            access = access_from_json(meta["access"])
+            if meta.get("ac") not in visible or not allowed(principal=principal, access=access):
+                log.error("access check refused chunk %s for %s after filtering", chunk_id, principal.name)
+                continue
+            extra = _json(meta.get("extra"))
+            extra.update({name: values.get(chunk_id) for name, values in details.items()})
+            hits.append(
+                Hit(
+                    chunk_id=chunk_id,
+                    source_id=meta["source_id"],
+                    uri=meta["uri"],
+                    title=meta.get("title", ""),
+                    section=meta.get("section", ""),
+                    page=meta.get("page"),
+                    text=text,
+                    score=scores.get(chunk_id, 0.0),
+                    access=access,
+                    metadata=extra,
+                )
+            )
+        return hits
+
+
+def fuse(
+    dense: Sequence[tuple[str, float]], lexical: Sequence[tuple[str, float]], k: int
+) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion."""
+    scores: dict[str, float] = {}
+    for ranking in (dense, lexical):
+        for rank, (chunk_id, _) in enumerate(ranking):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+
+
+def _metadata(chunk: Chunk, ac: int) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "ac": ac,
+        "access": access_json(chunk.access),
+        "source_id": chunk.source_id,
+        "uri": chunk.uri,
+        "title": chunk.title,
+        "section": chunk.section,
+        "ordinal": chunk.ordinal,
+        "extra": json.dumps(dict(chunk.metadata), default=str),
+    }
+    if chunk.page is not None:
+        meta["page"] = chunk.page
+    date = _date_of(chunk.metadata)
+    if date is not None:
+        meta["date"] = date
+    return meta
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    return json.loads(text) if text else {}
+
+
+def _date_of(metadata: Mapping[str, Any]) -> float | None:
+    value = metadata.get("timestamp")
+    return float(value) if isinstance(value, int | float) else None

@@ -135,3 +135,51 @@ def test_secure_top_k_equals_brute_force_over_the_allowed_subset(corpus, user):
         recalls.append(good / min(10, len(subset)))
     share = len(subset) / len(items)
     assert np.mean(recalls) >= 0.95, (user, share, recalls)
+
+
+@pytest.mark.parametrize("user", [u for u in canary_corpus.USERS if EXPECTED[u]])
+def test_the_filter_is_inside_both_halves_of_the_query(corpus, user):
+    """Before any second check, the vector query and the lexical query return only readable
+    chunks, and as many as were asked for: top-k is computed over the readable chunks."""
+    from memex.index import NO_NARROWING
+
+    memex, items = corpus
+    index = memex.index
+    principal = memex.policy.principal(user)
+    readable = {i.chunk.chunk_id for i in items if i.klass in EXPECTED[user]}
+    visible = index._visible_classes(principal, NO_NARROWING)
+    for item in random.Random(user).sample(items, 10):
+        dense = index._vectors.query(
+            memex.embedder.embed_query(item.query),
+            wanted=40,
+            visible=visible,
+            classes=index._lexical.classes(),
+            counts=index._lexical.class_counts(),
+            classes_of=index._lexical.classes_of,
+        )
+        assert {c for c, _ in dense} <= readable
+        assert len(dense) == min(40, len(readable))
+        lexical = index._lexical.search(item.query, visible, NO_NARROWING.sql_where(), 40)
+        assert {c for c, _ in lexical} <= readable and lexical
+
+
+def test_the_second_check_catches_a_corrupted_filter(corpus, caplog):
+    """If the class table lied (a bug, a tampered file), the per-hit check still refuses."""
+    from memex.index.lexical import access_json
+
+    memex, items = corpus
+    index = memex.index
+    secret = next(i for i in items if i.klass == "abcd-l3")
+    (ac,) = {a for a, acc in index._lexical.classes().items() if acc == secret.chunk.access}
+    original = index._lexical.db.execute("SELECT access FROM classes WHERE ac = ?", (ac,)).fetchone()[0]
+    open_access = next(i.chunk.access for i in items if i.klass == "open-l0")
+    try:
+        index._lexical.db.execute("UPDATE classes SET access = ? WHERE ac = ?", (access_json(open_access), ac))
+        index._lexical.invalidate()
+        hits = memex.index.search(secret.query, principal=memex.policy.principal("no-roles"), k=10)
+        assert secret.chunk.chunk_id not in {h.chunk_id for h in hits}
+        assert all(h.access == open_access for h in hits)
+        assert "access check refused chunk" in caplog.text
+    finally:
+        index._lexical.db.execute("UPDATE classes SET access = ? WHERE ac = ?", (original, ac))
+        index._lexical.invalidate()

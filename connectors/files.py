@@ -1,4 +1,5 @@
-"""Files and folders on the local disk."""
+"""Files and folders on the local disk. Files and folders another connector claims (an mbox, a
+Maildir, a chat export...) are read by that connector, wherever they turn up."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from connectors.fileparse import parse_file
 from memex.connector import Connector
 from memex.documents import SourceDocument
+from memex.errors import ParseError
 
 IGNORED_NAMES = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".DS_Store", "Thumbs.db"}
 IGNORED_SUFFIXES = (".swp", ".swo", ".swx", ".tmp", ".part", ".crdownload", ".partial", "~")
@@ -37,15 +39,20 @@ class FilesConnector(Connector):
 
     def load(self) -> Iterator[SourceDocument]:
         root = Path(self.target).expanduser().resolve()
+        handlers = _handlers()
         if root.is_file():
-            yield file_document(root)
+            yield from _documents_for_file(root, handlers)
             return
-        for path in walk(root):
-            yield file_document(path)
+        for kind, path in walk(root, handlers):
+            if kind == "folder":
+                yield from _delegate(path, _claimant(path, handlers, folder=True))
+            else:
+                yield from _documents_for_file(path, handlers)
 
 
-def walk(root: Path) -> Iterator[Path]:
-    """Files under root, in a stable order, skipping ignored names and symlinked folders."""
+def walk(root: Path, handlers: list[type[Connector]] = ()) -> Iterator[tuple[str, Path]]:
+    """("file", path) and ("folder", path) for folders another connector claims, in a stable
+    order, skipping ignored names and symlinked folders."""
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError:
@@ -53,13 +60,48 @@ def walk(root: Path) -> Iterator[Path]:
     for entry in entries:
         if is_ignored(entry.name):
             continue
+        path = Path(entry.path)
         try:
             if entry.is_dir(follow_symlinks=False):
-                yield from walk(Path(entry.path))
+                if _claimant(path, handlers, folder=True):
+                    yield "folder", path
+                else:
+                    yield from walk(path, handlers)
             elif entry.is_file():
-                yield Path(entry.path)
+                yield "file", path
         except OSError:
             continue
+
+
+def _handlers() -> list[type[Connector]]:
+    from memex.plugins import connectors
+
+    return [c for c in connectors() if c is not FilesConnector]
+
+
+def _claimant(path: Path, handlers: list[type[Connector]], *, folder: bool) -> type[Connector] | None:
+    for handler in handlers:
+        if handler.claims_folder(path) if folder else handler.claims_file(path):
+            return handler
+    return None
+
+
+def _documents_for_file(path: Path, handlers: list[type[Connector]]) -> Iterator[SourceDocument]:
+    handler = _claimant(path, handlers, folder=False)
+    if handler is None:
+        yield file_document(path)
+    else:
+        yield from _delegate(path, handler)
+
+
+def _delegate(path: Path, handler: type[Connector] | None) -> Iterator[SourceDocument]:
+    """A claimed file or folder, read by its connector. If the connector cannot even open it, the
+    failure is reported against the path, and the walk goes on."""
+    assert handler is not None
+    try:
+        yield from handler(str(path)).load()
+    except (ParseError, OSError, ValueError) as exc:
+        yield broken_document(path, f"{handler.name}: {exc}", connector=handler.name)
 
 
 def file_document(path: Path) -> SourceDocument:
@@ -81,3 +123,22 @@ def file_document(path: Path) -> SourceDocument:
         fingerprint=fingerprint,
         metadata={"timestamp": modified} if modified is not None else {},
     )
+
+
+def broken_document(path: Path, reason: str, *, connector: str = "files") -> SourceDocument:
+    """A stand-in for a file that could not be read at all, so that it is reported."""
+    posix = path.as_posix()
+    return SourceDocument(
+        source_id=f"file:{posix}",
+        uri=posix,
+        title=path.name,
+        connector=connector,
+        attributes={"connector": "files", "path": posix},
+        read_bytes=lambda: reason.encode(),
+        parse=partial(_fail, reason),
+        isolated=False,
+    )
+
+
+def _fail(reason: str) -> list:
+    raise ParseError(reason)

@@ -36,6 +36,15 @@ MATCH_KEYS = frozenset(
         "kind",  # a connector's own record kind (event, bookmark, visit, todo, photo, track ...)
     }
 )
+# Plus "field.NAME": a value of a record's field (a database column, a front-matter key), for
+# rules like "rows of employees whose department is Finance get the finance label".
+FIELD_PREFIX = "field."
+
+
+def is_match_key(key: str) -> bool:
+    return key in MATCH_KEYS or (key.startswith(FIELD_PREFIX) and len(key) > len(FIELD_PREFIX))
+
+
 CASE_INSENSITIVE_KEYS = frozenset({"address", "domain"})
 
 
@@ -257,9 +266,9 @@ class Policy:
             self._check_labels(rule.labels, f"{field}.labels")
             self._check_level(rule.level, f"{field}.level")
             for key in rule.match:
-                if key not in MATCH_KEYS:
+                if not is_match_key(key):
                     raise PolicyError(
-                        f"unknown attribute {key!r} (known: {', '.join(sorted(MATCH_KEYS))})",
+                        f"unknown attribute {key!r} (known: {', '.join(sorted(MATCH_KEYS))}, field.NAME)",
                         field=f"{field}.match.{key}",
                     )
         for i, case in enumerate(self.cases):
@@ -361,7 +370,7 @@ class Policy:
 def describe(attributes: Mapping[str, object]) -> str:
     parts = []
     for key in sorted(attributes):
-        if key in MATCH_KEYS:
+        if is_match_key(key):
             values = _as_strings(attributes[key])
             if values:
                 parts.append(f"{key}={','.join(values)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 from memex.documents import SourceDocument
@@ -11,20 +12,38 @@ from memex.documents import SourceDocument
 class Connector:
     """Reads one target (a path or a URI) into SourceDocuments, lazily.
 
-    Subclasses set `name`, implement `load`, and say which targets they read with `accepts`.
+    Subclasses set `name` and implement `load`. They say which targets they read with `accepts`;
+    a connector for a kind of file or folder (an mbox, a Maildir, a chat export) sets
+    `file_suffixes` or overrides `claims_folder`, and then also reads such files and folders when
+    they turn up inside a folder being ingested.
+
     Options come from the command line or config (`memex ingest --option key=value`).
     """
 
     name: ClassVar[str] = ""
+    file_suffixes: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, target: str, **options: Any) -> None:
         self.target = target
         self.options = options
 
     @classmethod
+    def claims_file(cls, path: Path) -> bool:
+        return path.suffix.lower() in cls.file_suffixes
+
+    @classmethod
+    def claims_folder(cls, path: Path) -> bool:
+        return False
+
+    @classmethod
     def accepts(cls, target: str) -> bool:
-        """True if this connector can read `target`. Connectors are asked in registration order;
-        the files connector comes last."""
+        """True if this connector reads `target`. Connectors are asked in registration order;
+        the files connector, which reads any path, comes last."""
+        path = Path(target).expanduser()
+        if path.is_file():
+            return cls.claims_file(path)
+        if path.is_dir():
+            return cls.claims_folder(path)
         return False
 
     def load(self) -> Iterator[SourceDocument]:  # pragma: no cover - abstract

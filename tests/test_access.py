@@ -211,3 +211,15 @@ def test_more_labels_on_a_principal_never_narrow(principal, chunk, label):
 @given(accesses)
 def test_unknown_principals_see_nothing(chunk):
     assert not allowed(principal=Principal(name="x", known=False), access=chunk)
+
+
+def test_field_rules_label_records_by_value():
+    policy = parse_policy(
+        "labels: [finance]\nsources:\n"
+        "  - {match: {connector: database}}\n"
+        "  - {match: {table: employees, field.department: Finance}, labels: [finance]}\n"
+    )
+    finance = {"connector": "database", "table": "employees", "field.department": "Finance"}
+    sales = {**finance, "field.department": "Sales"}
+    assert policy.label(finance).labels == {"finance"}
+    assert policy.label(sales).labels == frozenset()

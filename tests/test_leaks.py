@@ -174,7 +174,9 @@ def test_the_second_check_catches_a_corrupted_filter(corpus, caplog):
     original = index._lexical.db.execute("SELECT access FROM classes WHERE ac = ?", (ac,)).fetchone()[0]
     open_access = next(i.chunk.access for i in items if i.klass == "open-l0")
     try:
-        index._lexical.db.execute("UPDATE classes SET access = ? WHERE ac = ?", (access_json(open_access), ac))
+        index._lexical.db.execute(
+            "UPDATE classes SET access = ? WHERE ac = ?", (access_json(open_access), ac)
+        )
         index._lexical.invalidate()
         hits = memex.index.search(secret.query, principal=memex.policy.principal("no-roles"), k=10)
         assert secret.chunk.chunk_id not in {h.chunk_id for h in hits}

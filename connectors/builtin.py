@@ -5,6 +5,8 @@ from memex.hookspecs import hookimpl
 
 @hookimpl
 def register_connectors(register):
+    from connectors.beir import BeirConnector
     from connectors.files import FilesConnector
 
+    register(BeirConnector)
     register(FilesConnector)

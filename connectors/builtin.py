@@ -6,10 +6,13 @@ from memex.hookspecs import hookimpl
 @hookimpl
 def register_connectors(register):
     from connectors.beir import BeirConnector
+    from connectors.chat import CONNECTORS as CHAT_CONNECTORS
     from connectors.database import DatabaseConnector
     from connectors.files import FilesConnector
 
     register(BeirConnector)
+    for chat_connector in CHAT_CONNECTORS:  # Slack, WhatsApp, Telegram, Discord, Messenger exports
+        register(chat_connector)
     # Claims any SQLite file: connectors for particular SQLite files (browser history...) go above.
     register(DatabaseConnector)
     register(FilesConnector)

@@ -99,7 +99,7 @@ class TableReader:
         key_label = key_text(plan, values) if plan.key else ""
         row_id = self._row_id(values)
         base_id = f"db:{database.name}/{_quote(plan.table)}/{row_id}"
-        title = row_title(plan, values, key_label or f"row {row_id.lstrip('#')[:8]}")
+        title = row_title(plan, values, row_names, key_label or f"row {row_id.lstrip('#')[:8]}")
         attributes: dict[str, Any] = {"connector": CONNECTOR, "database": database.name, "table": plan.table}
         if database.path is not None:
             attributes["path"] = database.path.as_posix()

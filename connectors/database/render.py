@@ -54,9 +54,18 @@ def key_text(plan: TablePlan, values: Mapping[str, str | None]) -> str:
     return ", ".join(f"{column} {values.get(column) or 'NULL'}" for column in plan.key)
 
 
-def row_title(plan: TablePlan, values: Mapping[str, str | None], key_label: str) -> str:
+def row_title(
+    plan: TablePlan, values: Mapping[str, str | None], names: Mapping[str, str], key_label: str
+) -> str:
+    """ "Employee record: Steven King"; a row with no name of its own is named after the first row
+    it points at ("Sales deal: Museu Natural de Lisboa (deal_id 5)"), else by its key."""
     name = " ".join(v for v in (values.get(c) for c in plan.title) if v)
-    return f"{plan.meaning}: {name}" if name else f"{plan.meaning} {key_label}"
+    if name:
+        return f"{plan.meaning}: {name}"
+    pointed = next((names[f.column] for f in plan.follows if names.get(f.column)), None)
+    if pointed:
+        return f"{plan.meaning}: {pointed} ({key_label})"
+    return f"{plan.meaning} {key_label}"
 
 
 def row_elements(

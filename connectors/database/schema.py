@@ -208,7 +208,8 @@ def _plan(schema: Schema, declaration: Declaration, spec: TableSpec) -> TablePla
         if spec.title
         else label_columns([c for c in columns if c.name in ordinary], exclude=key)
     )
-    text = tuple(spec.text) if spec.text else tuple(ordinary)
+    # The updated-at column is bookkeeping: in the text only where the declaration asks for it.
+    text = tuple(spec.text) if spec.text else tuple(c for c in ordinary if c != spec.updated_at)
     for column in text:
         if column not in ordinary:
             raise ParseError(

@@ -38,6 +38,14 @@ class FilesConnector(Connector):
         return os.path.exists(target)
 
     def load(self) -> Iterator[SourceDocument]:
+        seen: set[str] = set()
+        for doc in self._documents():
+            # A source met twice in one walk (the same message in two mailboxes) is read once.
+            if doc.source_id not in seen:
+                seen.add(doc.source_id)
+                yield doc
+
+    def _documents(self) -> Iterator[SourceDocument]:
         root = Path(self.target).expanduser().resolve()
         handlers = _handlers()
         if root.is_file():

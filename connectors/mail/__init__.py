@@ -1,0 +1,85 @@
+"""Email: mbox files, Maildir folders, .eml/.emlx/.msg files and IMAP accounts.
+
+    memex ingest ~/mail/archive.mbox ~/Maildir message.eml imaps://me@mail.example.com/INBOX
+
+Each message is one document, `mail:<Message-ID>` (the same message in an mbox and on an IMAP
+server is one document; the first copy met in a run is read), titled by its subject, with an
+access list of its sender and recipients (`email:<address>`), and the attributes policy rules
+match on: connector "mail", folder, address and domain (every address of the sender and the
+recipients), and path for mail on disk.
+
+Files and folders of these kinds inside a folder being ingested are read by this connector too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from connectors.mail.imap import is_imap_url, read_imap
+from connectors.mail.mailboxes import (
+    MBOX_SUFFIXES,
+    MESSAGE_SUFFIXES,
+    Found,
+    file_kind,
+    is_apple_mbox,
+    is_claimable_maildir,
+    read_file,
+    read_maildir,
+    read_mbox,
+)
+from connectors.mail.threads import thread_ids
+from memex.connector import Connector
+from memex.documents import SourceDocument
+from memex.errors import ParseError
+
+
+class MailConnector(Connector):
+    name = "mail"
+    file_suffixes = frozenset(MESSAGE_SUFFIXES | MBOX_SUFFIXES)
+
+    @classmethod
+    def accepts(cls, target: str) -> bool:
+        return is_imap_url(target) or super().accepts(target)
+
+    @classmethod
+    def claims_file(cls, path: Path) -> bool:
+        return file_kind(path) is not None
+
+    @classmethod
+    def claims_folder(cls, path: Path) -> bool:
+        return is_apple_mbox(path) or is_claimable_maildir(path)
+
+    def load(self) -> Iterator[SourceDocument]:
+        found = list(self._documents())
+        threads = iter(thread_ids([envelope for _, envelope in found if envelope is not None]))
+        seen: set[str] = set()
+        for doc, envelope in found:
+            thread = next(threads) if envelope is not None else None
+            if thread:
+                doc.metadata["thread_id"] = thread  # type: ignore[index]
+            if doc.source_id in seen:
+                continue  # the same message twice (a copy in another folder): read once
+            seen.add(doc.source_id)
+            yield doc
+
+    def _documents(self) -> Iterator[Found]:
+        if is_imap_url(self.target):
+            from memex.config import home
+
+            yield from read_imap(self.target, home() / "mail" / "imap")
+            return
+        path = Path(self.target).expanduser()
+        if path.is_dir():
+            if is_apple_mbox(path):
+                yield from read_mbox(path / "mbox")
+            elif is_claimable_maildir(path):
+                yield from read_maildir(path)
+            else:
+                raise ParseError(f"{path} is not a Maildir (no cur/ or new/ folder of messages)")
+        elif path.is_file():
+            if file_kind(path) is None:
+                raise ParseError(f"{path} is not a mail file (mbox, .eml, .emlx or .msg)")
+            yield from read_file(path)
+        else:
+            raise ParseError(f"{path}: no such file or folder")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import Any
 from urllib.parse import quote
@@ -23,7 +23,7 @@ from connectors.database.render import (
     timestamp_of,
 )
 from connectors.database.schema import Follow, TablePlan
-from memex.documents import SourceDocument
+from memex.documents import Element, SourceDocument
 from memex.errors import ParseError
 
 log = logging.getLogger("memex.connectors.database")
@@ -132,7 +132,8 @@ class TableReader:
             title=title,
             connector=CONNECTOR,
             attributes={**attributes, "kind": "row"},
-            parse=partial(row_elements, plan, shown, row_names, key_label),
+            parse=(parse := partial(row_elements, plan, shown, row_names, key_label)),
+            read_bytes=partial(_content, title, parse),
             fingerprint=fingerprint,
             metadata=metadata,
             isolated=False,  # rows are already-parsed values
@@ -148,7 +149,8 @@ class TableReader:
                 title=f"{title} ({column})",
                 connector=CONNECTOR,
                 attributes={**attributes, "kind": "column", "column": column},
-                parse=partial(column_elements, plan, column, value, key_label),
+                parse=(parse := partial(column_elements, plan, column, value, key_label)),
+                read_bytes=partial(_content, f"{title} ({column})", parse),
                 fingerprint=self._fingerprint("c", column, value, title, key_label),
                 metadata={**metadata, "column": column},
                 isolated=False,
@@ -219,6 +221,11 @@ class _NameCache:
             found[mapping[follow.ref_column]] = " ".join(p for p in parts if p and p is not BINARY) or None
         for value in values:
             self.known[value] = found.get(value)
+
+
+def _content(title: str, parse: Callable[[], list[Element]]) -> bytes:
+    """What the content hash covers: the title is in every chunk's text, so it counts too."""
+    return "\n".join([title, *(e.text for e in parse())]).encode("utf-8", "surrogatepass")
 
 
 def _quote(part: str) -> str:

@@ -277,7 +277,7 @@ def _follows(
         if not labels:
             continue  # nothing names the referenced rows: show the id alone
         out.append(Follow(column, fk.table, ref_column, labels, shown_as(column, names)))
-    return tuple(out)
+    return tuple(sorted(out, key=lambda f: names.index(f.column)))  # in the table's column order
 
 
 def _label_columns_of(declaration: Declaration, table: TableInfo, ref_column: str) -> tuple[str, ...]:

@@ -24,7 +24,9 @@ from connectors.mail.mailboxes import (
     file_kind,
     is_apple_mbox,
     is_claimable_maildir,
+    is_mail_folder,
     read_file,
+    read_mail_folder,
     read_maildir,
     read_mbox,
 )
@@ -48,7 +50,7 @@ class MailConnector(Connector):
 
     @classmethod
     def claims_folder(cls, path: Path) -> bool:
-        return is_apple_mbox(path) or is_claimable_maildir(path)
+        return is_apple_mbox(path) or is_claimable_maildir(path) or is_mail_folder(path)
 
     def load(self) -> Iterator[SourceDocument]:
         found = list(self._documents())
@@ -75,8 +77,10 @@ class MailConnector(Connector):
                 yield from read_mbox(path / "mbox")
             elif is_claimable_maildir(path):
                 yield from read_maildir(path)
+            elif is_mail_folder(path):
+                yield from read_mail_folder(path)
             else:
-                raise ParseError(f"{path} is not a Maildir (no cur/ or new/ folder of messages)")
+                raise ParseError(f"{path} is not a mail folder (a Maildir, or a folder of messages)")
         elif path.is_file():
             if file_kind(path) is None:
                 raise ParseError(f"{path} is not a mail file (mbox, .eml, .emlx or .msg)")

@@ -157,9 +157,7 @@ def _parseable_suffixes() -> set[str]:
 
 
 def has_substance(content: Content) -> bool:
-    """False for something that is no message at all (no addresses, subject, date, id or text)."""
+    """False for something that is no message at all: none of From, To, Cc, Subject, Date or
+    Message-ID (text alone does not make a message)."""
     env = content.envelope
-    return bool(
-        env.sender or env.to or env.subject or env.message_id or env.date or content.body.strip()
-        or content.attachments
-    )  # fmt: skip
+    return bool(env.sender or env.to or env.cc or env.subject or env.message_id or env.date)

@@ -212,7 +212,8 @@ def decode_words(value: str) -> str:
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
     """Text in its declared charset if that decodes cleanly, else UTF-8, else a detector's guess,
-    else the declared charset with replacements (never fails)."""
+    else Windows-1252 (what undeclared or wrongly declared 8-bit mail almost always is), else
+    the declared charset with replacements. Never fails."""
     name = normalise_charset(charset)
     if name:
         try:
@@ -223,15 +224,18 @@ def decode_bytes(data: bytes, charset: str | None) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    if not name or name in ("ascii", "us-ascii"):
-        guess = _detect(data)
-        if guess:
-            return data.decode(guess, errors="replace")
+    guess = _detect(data) if len(data) >= 64 else None
+    if guess:
+        try:
+            return data.decode(guess)
+        except (UnicodeDecodeError, LookupError):
+            pass
+    if not name or name in _SINGLE_BYTE or name.startswith(("iso-8859", "iso8859", "cp125", "windows-")):
         return data.decode("cp1252", errors="replace")
-    try:
-        return data.decode(name, errors="replace")
-    except LookupError:  # pragma: no cover - normalise_charset checked the name
-        return data.decode("cp1252", errors="replace")
+    return data.decode(name, errors="replace")
+
+
+_SINGLE_BYTE = {"ascii", "us-ascii", "utf-8", "utf8", "latin-1", "latin1", "l1"}
 
 
 def normalise_charset(charset: str | None) -> str:

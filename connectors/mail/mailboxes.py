@@ -33,7 +33,7 @@ SNIFF_BYTES = 8192
 # Files mail programs keep inside a Maildir beside the messages.
 MAILDIR_METADATA = re.compile(
     r"^(dovecot[-.].*|subscriptions|maildirfolder|courierimap.*|xapian.*|\.?mbsyncstate.*|"
-    r"\.?uidvalidity|\.?isyncuidmap.*|\.mh_sequences|\.xfolders?)$"
+    r"\.?uidvalidity|\.?isyncuidmap.*|\.mh_sequences|\.xfolders?|.*\.msf)$"
 )
 _KNOWN_HEADERS = {
     b"from", b"to", b"cc", b"bcc", b"subject", b"date", b"message-id", b"received", b"return-path",
@@ -118,6 +118,49 @@ def is_claimable_maildir(path: Path, depth: int = 0) -> bool:
         if sample is not None and sniff(sample) is None:
             return False
     return True
+
+
+def is_mail_folder(path: Path, depth: int = 0) -> bool:
+    """A folder of mail and nothing else (MH folders, a folder of .eml files, a tree of message
+    files): read as one mailbox, so its threads and duplicates are seen together."""
+    if depth > 8:
+        return False
+    try:
+        entries = list(os.scandir(path))
+    except OSError:
+        return False
+    found = False
+    for entry in entries:
+        if entry.name.startswith(".") or MAILDIR_METADATA.match(entry.name):
+            continue
+        entry_path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                if not (is_claimable_maildir(entry_path, depth + 1) or is_mail_folder(entry_path, depth + 1)):
+                    return False
+                found = True
+            elif entry.is_file():
+                if file_kind(entry_path) is None:
+                    return False
+                found = True
+        except OSError:
+            return False
+    return found
+
+
+def read_mail_folder(folder: Path, name: str | None = None) -> Iterator[Found]:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError as exc:
+        raise ParseError(f"cannot read {folder}: {exc.strerror or exc}") from None
+    for entry in entries:
+        if entry.name.startswith(".") or MAILDIR_METADATA.match(entry.name):
+            continue
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            yield from read_maildir(path) if is_maildir(path) else read_mail_folder(path)
+        elif entry.is_file():
+            yield from read_file(path, folder=name)
 
 
 def is_apple_mbox(path: Path) -> bool:
@@ -257,7 +300,7 @@ def _fail(reason: str) -> list:
 def read_mbox(path: Path, *, folder: str | None = None) -> Iterator[Found]:
     """Each message of an mbox (mboxo/mboxrd; From_ lines found where a blank line or a header
     follows them, so a body line starting with "From " does not split a message)."""
-    folder = folder or (path.parent.name if path.name == "mbox" and is_apple_mbox(path.parent) else path.stem)
+    folder = folder or (path.parent.stem if path.name == "mbox" and is_apple_mbox(path.parent) else path.stem)
     posix = path.as_posix()
     ranges = mbox_ranges(path)
     with open(path, "rb") as handle:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import mimetypes
 import re
 import tempfile
+from dataclasses import replace
 from datetime import datetime
 from email import policy
 from email.message import Message
@@ -57,11 +58,12 @@ def parse_message_bytes(raw: bytes, fallback_date: str | None = None) -> list[El
 
 
 def message_elements(raw: bytes, *, fallback_date: datetime | None = None) -> list[Element]:
-    content = read_message(raw, fallback_date=fallback_date)
-    elements = content_elements(content)
+    content = read_message(raw)
     if not has_substance(content):
-        raise ParseError("no headers or text: this is not a mail message")
-    return elements
+        raise ParseError("no mail headers (From, To, Subject, Date, Message-ID): this is not a mail message")
+    if content.envelope.date is None and fallback_date is not None:
+        content.envelope = replace(content.envelope, date=fallback_date)  # an mbox From_ line's date
+    return content_elements(content)
 
 
 def _read(path: Path) -> bytes:
@@ -145,6 +147,10 @@ def _collect(part: Message, content: Content, depth: int, nesting: int) -> None:
             chosen = _choose_alternative(children)
             if chosen is not None:
                 _collect(chosen, content, depth, nesting + 1)
+            for child in children:  # a meeting invitation's details are not in its text part
+                if child is not chosen and child.get_content_type() == "text/calendar":
+                    name = _filename(child) or "invitation.ics"
+                    content.attachments.append(Attachment(name, "text/calendar", data=_payload(child)))
             return
         if ctype == "multipart/encrypted":
             content.notes.append("the message is encrypted; memex cannot read its text")
@@ -153,6 +159,12 @@ def _collect(part: Message, content: Content, depth: int, nesting: int) -> None:
             children = children[:1]
         for child in children:
             _collect(child, content, depth, nesting + 1)
+        return
+    if ctype.startswith("multipart/"):
+        # A multipart whose boundary never appears: the parser keeps its text as one string.
+        text = part_text(part)
+        if text.strip():
+            content.body = f"{content.body}\n\n{text}" if content.body else text
         return
     if ctype in ("message/rfc822", "message/global"):
         _attach_message(part, content, depth)

@@ -106,7 +106,7 @@ def _content(msg, *, with_body: bool, depth: int) -> Content:
 def _envelope(msg) -> Envelope:
     header = getattr(msg, "header", None)
     from_headers = read_envelope(header) if header is not None else Envelope(message_id=None, subject="")
-    date = getattr(msg, "date", None)
+    date = getattr(msg, "date", None) or _creation_time(msg)
     if isinstance(date, datetime) and date.tzinfo is None:
         date = date.replace(tzinfo=UTC)
     references = from_headers.references
@@ -123,6 +123,16 @@ def _envelope(msg) -> Envelope:
         or next(iter(message_ids(_text(getattr(msg, "inReplyTo", None)))), None),
         references=references,
     )
+
+
+def _creation_time(msg) -> datetime | None:
+    """PR_CREATION_TIME: for a message with no sent or delivery time (a draft, a saved copy)."""
+    try:
+        prop = msg.props.get("30070040")
+        value = prop.value if prop is not None else None
+    except Exception:  # a damaged property stream
+        return None
+    return value if isinstance(value, datetime) else None
 
 
 def _attachments(msg) -> list:

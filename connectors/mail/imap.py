@@ -80,8 +80,11 @@ class Account:
             f"{self.scheme}://{quote(self.user, safe='')}@{self.host}{port}/{quote(self.mailbox, safe='/')}"
         )
 
-    def message_uri(self, uidvalidity: int, uid: int) -> str:
-        """RFC 5092's form: imap://user@host/INBOX;UIDVALIDITY=385759045/;UID=20."""
+    def message_uri(self, uidvalidity: int, uid: int, message_id: str | None) -> str:
+        """The mailbox and the Message-ID (which survives the server renumbering its UIDs), or
+        for a message without one RFC 5092's imap://user@host/INBOX;UIDVALIDITY=385759045/;UID=20."""
+        if message_id:
+            return f"{self.base_uri}#{message_id}"
         return f"{self.base_uri};UIDVALIDITY={uidvalidity}/;UID={uid}"
 
 
@@ -215,7 +218,7 @@ def documents(account: Account, state: State) -> Iterator[Found]:
         doc = message_document(
             envelope,
             source_id=entry["source_id"],
-            uri=account.message_uri(state.uidvalidity, uid),
+            uri=account.message_uri(state.uidvalidity, uid, envelope.message_id),
             folder=account.mailbox,
             path=None,
             fingerprint=f"imap:{state.uidvalidity}:{uid}:{entry['size']}",

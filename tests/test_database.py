@@ -161,7 +161,7 @@ def test_a_row_reads_as_a_record_with_foreign_keys_named():
     assert salary.title == "Employee record: Neena Yang (salary)"
     assert salary.attributes["column"] == "salary" and salary.attributes["kind"] == "column"
     assert text_of(salary) == (
-        "Employee record (table employees, employee_id 101), restricted column salary\nsalary: 17000"
+        "Employee record (table employees, employee_id 101), restricted column salary\nNeena Yang, salary: 17000"
     )
     history = docs["db:hr/job_history/101,2007-09-21"]
     assert history.title == "Job history record: Neena Yang (employee_id 101, start_date 2007-09-21)"
@@ -589,3 +589,27 @@ def test_declarations_parse_to_what_they_say():
         {"url": "sqlite:///crm.sqlite", "restricted": {"notes": "separate"}}, origin="x"
     )
     assert changed.digest() != parse_declaration({"url": "sqlite:///crm.sqlite"}, origin="x").digest()
+
+
+@pytest.mark.slow
+def test_real_models_tell_hr_a_salary_from_its_row_and_staff_nothing(
+    memex_home, company_policy, real_embedder, real_model
+):
+    from memex.app import Memex
+    from memex.config import Paths
+
+    memex = Memex(
+        Paths(memex_home), policy=company_policy, embedder=real_embedder, model=real_model, writable=True
+    )
+    try:
+        assert memex.ingest([str(EXAMPLES / "database")]).failures == []
+        hana = memex.ask("What is Dev Okafor's salary?", principal=memex.policy.principal("hana"))
+        assert hana.citations[0].source == "db:kestrel/employees/3#salary_eur"
+        assert (hana.evidence[0].n, hana.evidence[0].sentence) == (1, "Dev Okafor, salary_eur: 87250")
+        assert hana.text.strip()
+        pat = memex.ask("What is Dev Okafor's salary?", principal=memex.policy.principal("pat"))
+        assert [c.source for c in pat.citations][:1] == ["db:kestrel/employees/3"]
+        assert all("#" not in c.source for c in pat.citations)
+        assert "87250" not in json.dumps(pat.to_json()) and "87,250" not in pat.text
+    finally:
+        memex.close()

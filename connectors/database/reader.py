@@ -19,6 +19,7 @@ from connectors.database.render import (
     format_value,
     key_text,
     row_elements,
+    row_name,
     row_title,
     timestamp_of,
 )
@@ -99,7 +100,9 @@ class TableReader:
         key_label = key_text(plan, values) if plan.key else ""
         row_id = self._row_id(values)
         base_id = f"db:{database.name}/{_quote(plan.table)}/{row_id}"
-        title = row_title(plan, values, row_names, key_label or f"row {row_id.lstrip('#')[:8]}")
+        key_label = key_label or f"row {row_id.lstrip('#')[:8]}"
+        title = row_title(plan, values, row_names, key_label)
+        who = row_name(plan, values, row_names) or key_label
         attributes: dict[str, Any] = {"connector": CONNECTOR, "database": database.name, "table": plan.table}
         if database.path is not None:
             attributes["path"] = database.path.as_posix()
@@ -149,7 +152,7 @@ class TableReader:
                 title=f"{title} ({column})",
                 connector=CONNECTOR,
                 attributes={**attributes, "kind": "column", "column": column},
-                parse=(parse := partial(column_elements, plan, column, value, key_label)),
+                parse=(parse := partial(column_elements, plan, column, value, key_label, who)),
                 read_bytes=partial(_content, f"{title} ({column})", parse),
                 fingerprint=self._fingerprint("c", column, value, title, key_label),
                 metadata={**metadata, "column": column},

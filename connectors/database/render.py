@@ -59,10 +59,9 @@ def row_title(
 ) -> str:
     """ "Employee record: Steven King"; a row with no name of its own is named after the first row
     it points at ("Sales deal: Museu Natural de Lisboa (deal_id 5)"), else by its key."""
-    name = " ".join(v for v in (values.get(c) for c in plan.title) if v)
-    if name:
-        return f"{plan.meaning}: {name}"
-    pointed = next((names[f.column] for f in plan.follows if names.get(f.column)), None)
+    if any(values.get(c) for c in plan.title):
+        return f"{plan.meaning}: {row_name(plan, values, names)}"
+    pointed = row_name(plan, values, names)
     if pointed:
         return f"{plan.meaning}: {pointed} ({key_label})"
     return f"{plan.meaning} {key_label}"
@@ -92,10 +91,22 @@ def row_elements(
     return lines
 
 
-def column_elements(plan: TablePlan, column: str, value: str, key_label: str) -> list[Element]:
-    """The document of one restricted column of a row: which row, and the value."""
+def column_elements(plan: TablePlan, column: str, value: str, key_label: str, who: str) -> list[Element]:
+    """The document of one restricted column of a row: which row, and the value, said with the
+    row's name ("Dev Okafor, salary_eur: 87250") so that the line stands on its own as evidence."""
     where = f"table {plan.table}, {key_label}" if plan.key else f"table {plan.table}"
-    return [Element(f"{plan.meaning} ({where}), restricted column {column}"), Element(f"{column}: {value}")]
+    return [
+        Element(f"{plan.meaning} ({where}), restricted column {column}"),
+        Element(f"{who}, {column}: {value}"),
+    ]
+
+
+def row_name(plan: TablePlan, values: Mapping[str, str | None], names: Mapping[str, str]) -> str | None:
+    """What names a row: its title columns, else the first row it points at."""
+    name = " ".join(v for v in (values.get(c) for c in plan.title) if v)
+    if name:
+        return name
+    return next((names[f.column] for f in plan.follows if names.get(f.column)), None)
 
 
 def timestamp_of(value: Any) -> float | None:

@@ -228,3 +228,20 @@ def test_the_cli_reports_a_bad_login_without_the_password(server, memex_home, tm
     assert f"IMAP login failed for tester@127.0.0.1 at 127.0.0.1:{server.port}" in output
     assert "not-the-password" not in output
     assert not Path(memex_home / "mail").exists()
+
+
+def test_the_password_from_the_system_keyring(monkeypatch):
+    import types
+
+    from connectors.mail.imap import parse_url, password_for
+
+    asked = []
+    keyring = types.SimpleNamespace(
+        get_password=lambda service, user: asked.append((service, user)) or "from-keyring"
+    )
+    monkeypatch.setitem(sys.modules, "keyring", keyring)
+    monkeypatch.delenv("MEMEX_IMAP_PASSWORD", raising=False)
+    assert password_for(parse_url("imaps://me%40example.com@mail.example.com/Sent")) == "from-keyring"
+    assert asked == [("memex", "imap://me@example.com@mail.example.com")]
+    monkeypatch.setenv("MEMEX_IMAP_PASSWORD", "from-env")
+    assert password_for(parse_url("imaps://me%40example.com@mail.example.com/Sent")) == "from-env"

@@ -230,21 +230,34 @@ def test_mail_with_no_rule_is_refused_with_the_rule_to_add(fake_memex, tmp_path)
     assert "      connector: mail" in failure.reason
 
 
-def test_the_personal_policy_labels_mail(memex_home, mailbox):
+def test_the_personal_policy_labels_mail(memex_home, mailbox, tmp_path):
+    """The bundled personal policy labels mail `personal`; the owner reads the messages their
+    own addresses (users.owner.emails) are on."""
     from memex.app import Memex
     from memex.config import Paths
     from memex.embeddings import HashingEmbedder
     from memex.llm import FakeModel
     from memex.policyfile import load_policy
 
+    bundled = (POLICIES / "personal.yaml").read_text()
+    assert "    emails: []\n" in bundled
+    mine = tmp_path / "personal.yaml"
+    mine.write_text(bundled.replace("    emails: []\n", "    emails: [frank@kestrel.example]\n"))
     memex = Memex(
-        Paths(memex_home), policy=load_policy(POLICIES / "personal.yaml"), embedder=HashingEmbedder(),
-        model=FakeModel(), writable=True,
-    )  # fmt: skip
+        Paths(memex_home),
+        policy=load_policy(mine),
+        embedder=HashingEmbedder(),
+        model=FakeModel(),
+        writable=True,
+    )
     try:
         report = memex.ingest([str(mailbox)])
         assert report.failures == [] and len(report.indexed) == 9
         labels = {frozenset(r.access.labels) for r in memex.ledger.records()}
         assert labels == {frozenset({"personal"})}
+        hits = memex.search(
+            "budget contingency payroll heartbeat drinks", principal=memex.policy.principal("owner"), k=50
+        )
+        assert {h.source_id for h in hits} == {f"mail:{m}" for m in FINANCE + OFFICE}
     finally:
         memex.close()

@@ -136,7 +136,7 @@ class Export:
 
 
 def zip_prefix(names: list[str], marker: str) -> str | None:
-    """ "" if `marker` is at the top of the zip, "folder/" if it is one folder down, else None."""
+    """The folder of the zip `marker` is in: "" at the top, "folder/" one folder down, else None."""
     if marker in names:
         return ""
     for name in names:

@@ -170,7 +170,8 @@ def _message(raw: dict, ms: int, message_id: str, export: Export | None) -> Mess
 
 
 def _inside_thread(uri: str, export: Export | None) -> str | None:
-    """ "messages/inbox/alice_x/files/a.docx" as a path inside the thread's folder ("files/a.docx")."""
+    """A URI of the export ("messages/inbox/alice_x/files/a.docx") as a path inside the thread's
+    folder ("files/a.docx"), or None."""
     if export is None:
         return None
     marker = f"/{export.path.name}/"

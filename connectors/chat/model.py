@@ -50,7 +50,8 @@ class Message:
     thread: str | None = None  # the thread it replies in (its parent's id); None: the channel itself
 
     def line(self) -> str:
-        """ "[2016-05-03 14:02] Alice Smith: text (edited) [file: a.pdf] (reactions: :+1: 2)"."""
+        """The message as one line of a window:
+        [2016-05-03 14:02] Alice Smith: text (edited) [file: a.pdf] (reactions: :+1: 2)"""
         parts = [f"[{self.clock:%Y-%m-%d %H:%M}]"]
         body = self.text.strip()
         if self.system:
@@ -75,8 +76,9 @@ class Message:
 class Problem:
     """A part of an export that could not be read (a file, a record): reported, then skipped."""
 
-    where: str  # a path inside the export, or "line 12"
+    where: str  # a path inside the export, or "lines"
     reason: str
+    uri: str | None = None  # where the report points (a file's path); else the conversation's URI + where
 
 
 @dataclass

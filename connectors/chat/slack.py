@@ -285,13 +285,17 @@ class _Reader:
             try:
                 data = load_json(self.export.read(name), name)
             except ParseError as exc:
-                problems.append(Problem(name, str(exc)))
+                problems.append(Problem(name, str(exc), self.export.location(name)))
                 continue
             except OSError as exc:
-                problems.append(Problem(name, f"{name} cannot be read: {exc.strerror or exc}"))
+                problems.append(
+                    Problem(name, f"{name} cannot be read: {exc.strerror or exc}", self.export.location(name))
+                )
                 continue
             if not isinstance(data, list):
-                problems.append(Problem(name, f"{name} is not a list of messages"))
+                problems.append(
+                    Problem(name, f"{name} is not a list of messages", self.export.location(name))
+                )
                 continue
             bad = []
             for i, record in enumerate(data, start=1):
@@ -307,7 +311,11 @@ class _Reader:
             if bad:
                 shown = ", ".join(bad[:5]) + (", ..." if len(bad) > 5 else "")
                 problems.append(
-                    Problem(name, f"{name}: {len(bad)} of {len(data)} messages skipped ({shown})")
+                    Problem(
+                        name,
+                        f"{name}: {len(bad)} of {len(data)} messages skipped ({shown})",
+                        self.export.location(name),
+                    )
                 )
         return records, problems
 
@@ -372,6 +380,8 @@ class _Reader:
 
     def _author(self, record: dict) -> str:
         user_id = record.get("user")
+        if not user_id and isinstance(record.get("comment"), dict):
+            user_id = record["comment"].get("user")  # a comment on a file
         if isinstance(user_id, str) and user_id in self.users:
             return self.users[user_id].name
         for holder in (record.get("user_profile"), record.get("bot_profile")):
@@ -395,8 +405,8 @@ class _Reader:
             r"^<@[UW][A-Z0-9]+(\|[^>]*)?> (uploaded|shared)", str(record.get("text") or "")
         ):
             system = True  # the old style: "<@U1|bob> uploaded a file: <url|name>"
-        if system and text.startswith("@" + author):
-            text = text[1:]
+        if system and text.startswith("@"):
+            text = text[1:]  # "<@U1> has joined the channel": "Alice Smith has joined the channel"
         elif system and author and author not in text:
             text = f"{author} {text}" if text else author
         notes = []

@@ -12,8 +12,8 @@ A line starts a message when it begins with a date and a time in one of the loca
 
 Other lines continue the message above. Day/month order is read from the file (a first field
 over 12 means day first, a second one month first); when every date fits both, the order under
-which dates do not go backwards wins, then month first for 12-hour clocks and day first
-otherwise. Lines without "Name: " are system messages (group created, member added). Media
+which dates do not go backwards wins, then month first for the US clock ("11:55 PM") and day
+first otherwise. Lines without "Name: " are system messages (group created, member added). Media
 placeholders ("<Media omitted>", "image omitted") become "[media omitted]"; files attached in a
 .zip export are read by the document parsers. Times are the phone's local time.
 """
@@ -162,7 +162,7 @@ def read_chat(data: bytes, path: Path, name: str, export: Export | None) -> Conv
     records = _records(text)
     if not records:
         raise ParseError("no message lines found (a line starts with a date and a time)")
-    order = date_order([r.date for r in records], twelve_hour=any(r.ampm for r in records))
+    order = date_order([r.date for r in records], us_clock=any(r.ampm in ("AM", "PM") for r in records))
     problems: list[str] = []
     messages: list[Message] = []
     per_minute: dict[str, int] = {}
@@ -213,8 +213,10 @@ def _records(text: str) -> list[_Record]:
     return records
 
 
-def date_order(dates: list[str], *, twelve_hour: bool) -> str:
-    """ "dmy", "mdy" or "ymd" for the dates of one file, or ParseError if none fits."""
+def date_order(dates: list[str], *, us_clock: bool) -> str:
+    """The order of the dates of one file: "dmy", "mdy" or "ymd" (ParseError if none fits).
+    `us_clock`: the times say "AM"/"PM" as the US locale writes them (British, Indian,
+    Australian and Spanish exports write "am" or "a. m." and put the day first)."""
     fields = [re.split(r"[./-]", d) for d in dates]
     if all(len(f[0]) == 4 for f in fields):
         return "ymd"
@@ -234,7 +236,7 @@ def date_order(dates: list[str], *, twelve_hour: bool) -> str:
     backwards = {order: _backwards(fields, order) for order in ("dmy", "mdy")}
     if backwards["dmy"] != backwards["mdy"]:
         return min(backwards, key=backwards.__getitem__)
-    return "mdy" if twelve_hour else "dmy"
+    return "mdy" if us_clock else "dmy"
 
 
 def _backwards(fields: list[list[str]], order: str) -> int:

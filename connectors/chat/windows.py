@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
 
 from connectors.chat.model import Conversation, Message, Problem, snippet
@@ -116,7 +115,9 @@ def _window_document(
         )
         starter = f"{parent.author}: {parent.text}" if parent.author else parent.text
         label = f"{conversation.label} thread «{snippet(starter)}»"
-    title = f"{label}, {_span(first.clock, last.clock)}"
+    # The title (in every chunk's context line) names where and when the window starts, not
+    # when it ends: a window that grows in a newer export keeps its earlier chunks as they were.
+    title = f"{label}, {first.clock:%Y-%m-%d %H:%M}"
     participants = list(dict.fromkeys(m.author for m in window if m.author and not m.system))
     metadata = {
         "timestamp": first.ts,
@@ -186,7 +187,7 @@ def problem_document(conversation: Conversation, problem: Problem) -> SourceDocu
     It carries the conversation's attributes, so the policy's rules for it apply."""
     return failing_document(
         source_id=f"{conversation.platform}:{conversation.key}:problem:{problem.where}",
-        uri=f"{conversation.uri}/{problem.where}",
+        uri=problem.uri or f"{conversation.uri}/{problem.where}",
         attributes=conversation.attributes(),
         reason=problem.reason,
         acl=conversation.acl,
@@ -212,14 +213,6 @@ def failing_document(
 
 def _fail(reason: str) -> list[Element]:
     raise ParseError(reason)
-
-
-def _span(first: datetime, last: datetime) -> str:
-    if first.date() == last.date():
-        if (first.hour, first.minute) == (last.hour, last.minute):
-            return f"{first:%Y-%m-%d %H:%M}"
-        return f"{first:%Y-%m-%d %H:%M}–{last:%H:%M}"
-    return f"{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M}"
 
 
 def _unique(uri: str, used: set[str]) -> str:

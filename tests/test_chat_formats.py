@@ -1,0 +1,421 @@
+"""Chat exports parse into the right messages: the parser authors' own fixtures compared with the
+outputs they expect (chat-miner target.json, chat-analytics *.ts), WhatsApp's locale layouts,
+placeholders, and which files each connector claims."""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from connectors.chat import DiscordConnector, MessengerConnector, TelegramConnector, WhatsAppConnector
+from connectors.chat.model import Conversation
+from connectors.chat.slack import SlackConnector
+from connectors.chat.whatsapp import date_order
+from memex.errors import ParseError
+from tests.conftest import data_dir
+
+CONNECTORS = (SlackConnector, WhatsAppConnector, TelegramConnector, DiscordConnector, MessengerConnector)
+
+
+def conversations(connector, path: Path) -> list[Conversation]:
+    return [c for c in connector(str(path)).conversations(path) if isinstance(c, Conversation)]
+
+
+def authored(conversation: Conversation) -> list[tuple[str, str, str]]:
+    """(UTC ISO time, author, text with whitespace collapsed) of the messages people wrote."""
+    return [
+        (
+            datetime.fromtimestamp(m.ts, UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            m.author,
+            " ".join(m.text.split()),
+        )
+        for m in conversation.messages
+        if not m.system
+    ]
+
+
+def claimant(path: Path):
+    claimed = [c for c in CONNECTORS if (c.claims_folder(path) if path.is_dir() else c.claims_file(path))]
+    assert len(claimed) <= 1, f"{path} is claimed by {claimed}"
+    return claimed[0] if claimed else None
+
+
+def target(path: Path) -> list[tuple[str, str, str]]:
+    return sorted(
+        (t["timestamp"], t["author"], " ".join(t["message"].split())) for t in json.loads(path.read_text())
+    )
+
+
+# --- chat-miner: target.json is the expected parse ------------------------------------------
+
+
+def test_every_fixture_is_claimed_by_exactly_one_chat_connector():
+    base = data_dir("chat_export_fixtures")
+    expected = {
+        "chat-analytics/discord/DM_2A_2M.json": "discord",
+        "chat-analytics/discord/GC_3A_5M.json": "discord",
+        "chat-analytics/discord/SV_5A_5M.json": "discord",
+        "chat-analytics/messenger/2A_7M.json": "messenger",
+        "chat-analytics/telegram/DM_2A_7M.json": "telegram",
+        "chat-analytics/whatsapp/2A_5M.txt": "whatsapp",
+        "chat-analytics/whatsapp/4A_11M.txt": "whatsapp",
+        "chat-analytics/whatsapp/4A_11M.zip": "whatsapp",
+        "chat-miner/instagram/test_export.json": "messenger",
+        "chat-miner/signal/test_export.txt": "whatsapp",  # the same line layout
+        "chat-miner/telegram/test_batch_export.json": "telegram",
+        "chat-miner/telegram/test_single_export.json": "telegram",
+        "chat-miner/whatsapp/test_[mmddyy]_24hrs.txt": "whatsapp",
+        "chat-miner/whatsapp/test_ddmmyy_24hrs.txt": "whatsapp",
+        "chat-miner/whatsapp/test_mmddyy_24hrs.txt": "whatsapp",
+        "chat-miner/whatsapp/test_mmddyyyy_12hrs.txt": "whatsapp",
+        "chat-miner/whatsapp/test_yyyymmdd_24hrs.txt": "whatsapp",
+    }
+    found = {}
+    for path in sorted(base.rglob("*")):
+        connector = claimant(path) if path.is_file() else None
+        if connector is not None:
+            found[path.relative_to(base).as_posix()] = connector.name
+    assert found == expected
+    # the expectations themselves (target.json, *.ts, SOURCE.md) are not chats
+    assert claimant(base / "chat-miner/whatsapp/target.json") is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "test_ddmmyy_24hrs",
+        "test_mmddyy_24hrs",
+        "test_[mmddyy]_24hrs",
+        "test_mmddyyyy_12hrs",
+        "test_yyyymmdd_24hrs",
+    ],
+)
+def test_chat_miner_whatsapp_locales_match_target(name):
+    folder = data_dir("chat_export_fixtures") / "chat-miner" / "whatsapp"
+    (conversation,) = conversations(WhatsAppConnector, folder / f"{name}.txt")
+    # chat-miner leaves out system lines ("created group", "You were added") and "John Doe:."
+    # (no ": "), which memex keeps as system lines
+    assert sorted(authored(conversation)) == target(folder / "target.json")
+    assert [m.text for m in conversation.messages if m.system] == [
+        "John Doe:.",
+        '+12 345 578 created group "Groupname"',
+        "You were added",
+    ]
+    assert conversation.kind == "group"
+
+
+@pytest.mark.parametrize("name", ["test_single_export.json", "test_batch_export.json"])
+def test_chat_miner_telegram_matches_target(name):
+    folder = data_dir("chat_export_fixtures") / "chat-miner" / "telegram"
+    (conversation,) = conversations(TelegramConnector, folder / name)
+    assert sorted(authored(conversation)) == target(folder / "target.json")
+
+
+def test_chat_miner_signal_and_instagram_match_target():
+    folder = data_dir("chat_export_fixtures") / "chat-miner"
+    (signal,) = conversations(WhatsAppConnector, folder / "signal" / "test_export.txt")
+    assert sorted(authored(signal)) == target(folder / "signal" / "target.json")
+    (instagram,) = conversations(MessengerConnector, folder / "instagram" / "test_export.json")
+    assert instagram.platform == "instagram"
+    assert sorted(authored(instagram)) == target(folder / "instagram" / "target.json")
+
+
+# --- chat-analytics: *.json.ts / *.txt.ts hold the expected parse -----------------------------
+
+
+def _ts_authors(ts: str, common: str) -> dict[str, str]:
+    """author id -> name, from an `authors: [...]` block and the PAUTHOR_* constants."""
+    constants = {
+        m.group(1): (m.group(2), m.group(3))
+        for m in re.finditer(
+            r'export const (PAUTHOR_\w+): PAuthor = \{\s*id: "([^"]+)",\s*name: "([^"]+)"', common
+        )
+    }
+    block = re.search(r"authors: (\[.*?\])(?:\.map\(.*?\))?,\n    (?:messages|calls)", ts, re.S).group(1)
+    authors = {}
+    for constant in re.findall(r"PAUTHOR_\w+", block):
+        author_id, name = constants[constant]
+        authors[author_id] = name
+    for m in re.finditer(r'\{\s*(?:id: "([^"]+)",\s*)?name: "([^"]+)"', block):
+        authors[m.group(1) or m.group(2)] = m.group(2)
+    if not authors:  # ["Alice", "Bob"].map((name) => ({ name, ... }))
+        authors = {name: name for name in re.findall(r'"([^"]+)"', block)}
+    return {k: re.sub(r"\s*#\d+$", "", v) for k, v in authors.items()}  # Discord's "name#1234"
+
+
+def _ts_messages(ts: str, authors: dict[str, str], common: str) -> list[tuple[str, str]]:
+    """(author name, text) of the expected messages that have a text."""
+    ids = {c: i for c, i in re.findall(r'export const (PAUTHOR_\w+): PAuthor = \{\s*id: "([^"]+)"', common)}
+    section = ts.split("messages: [", 1)[1].split("\n    ],", 1)[0]
+    out = []
+    for item in re.split(r"\n {8}\{\n", section):
+        text = re.search(r'textContent:\s*("(?:[^"\\]|\\.)*")', item)
+        author = re.search(r'authorId: (?:(PAUTHOR_\w+)\.id|"([^"]+)")', item)
+        if text and author:
+            author_id = ids[author.group(1)] if author.group(1) else author.group(2)
+            out.append((authors[author_id], " ".join(json.loads(text.group(1)).split())))
+    return out
+
+
+CHAT_ANALYTICS = {
+    # fixture: (connector, messages memex counts)
+    "discord/DM_2A_2M.json": (DiscordConnector, 2),
+    "discord/GC_3A_5M.json": (DiscordConnector, 5),  # 3 messages and 2 channel changes
+    "discord/SV_5A_5M.json": (DiscordConnector, 4),  # one of its 5 entries is a duplicate id
+    "telegram/DM_2A_7M.json": (TelegramConnector, 7),  # 6 messages and 1 "joined" event
+    "whatsapp/2A_5M.txt": (WhatsAppConnector, 5),
+    "whatsapp/4A_11M.txt": (WhatsAppConnector, 11),
+    "whatsapp/4A_11M.zip": (WhatsAppConnector, 11),
+    "messenger/2A_7M.json": (MessengerConnector, 7),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHAT_ANALYTICS))
+def test_chat_analytics_fixtures_match_their_expectations(name):
+    folder = data_dir("chat_export_fixtures") / "chat-analytics"
+    connector, count = CHAT_ANALYTICS[name]
+    path = folder / name
+    expectation = (folder / f"{name}.ts").read_text()
+    if "export * from" in expectation:  # 4A_11M.zip.ts re-exports 4A_11M.txt.ts
+        expectation = (folder / f"{name.rsplit('.', 1)[0]}.txt.ts").read_text()
+    common = (path.parent / "Common.ts").read_text()
+    authors = _ts_authors(expectation, common)
+    (conversation,) = conversations(connector, path)
+    people = {m.author for m in conversation.messages if not m.system}
+    assert people == set(authors.values())
+    ours = [(m.author, " ".join(m.text.split())) for m in conversation.messages if not m.system]
+    expected = _ts_messages(expectation, authors, common)
+    assert expected and all(pair in ours for pair in expected), (expected, ours)
+    if connector is WhatsAppConnector:  # chat-analytics counts the lines people wrote...
+        assert len(ours) == count
+    else:  # ...and every other record but calls
+        calls = [m for m in conversation.messages if m.system and re.search(r"\bcall\b", m.text)]
+        assert len(conversation.messages) - len(calls) == count
+    # the filename's "<n>M" is chat-analytics' count; only SV_5A_5M differs (a duplicate entry)
+    assert int(re.search(r"(\d+)M", name).group(1)) == count + (name == "discord/SV_5A_5M.json")
+
+
+def test_discord_details():
+    folder = data_dir("chat_export_fixtures") / "chat-analytics" / "discord"
+    (server,) = conversations(DiscordConnector, folder / "SV_5A_5M.json")
+    assert (server.workspace, server.channel, server.kind) == ("DefleMask", "general-chiptune", "channel")
+    lines = [m.line() for m in server.messages]
+    assert lines == [
+        "[2018-05-20 16:09] Deleted User: This message has been edited and written by a deleted user. (edited)",
+        "[2018-05-20 16:09] mlomb: The author of this message does not have the nickname property, and "
+        "should fallback to use name.",
+        "[2018-05-20 16:09] mlomb: This message has attachments and stickers. (sticker: Laugh) [file: unknown.png]",
+        "[2018-05-20 16:09] mlomb: This message has reactions. (reactions: paul 3, ❤ 2)",
+    ]
+    (group,) = conversations(DiscordConnector, folder / "GC_3A_5M.json")
+    assert group.kind == "group"
+    assert [m.line() for m in group.messages][-2:] == [
+        "[2023-01-18 20:12] mlomb: woah nice :custom_emoji: (reply to theplant)",
+        "[2023-03-03 14:47] mlomb started a call that lasted 113 minutes.",
+    ]
+
+
+def test_telegram_and_messenger_details():
+    base = data_dir("chat_export_fixtures") / "chat-analytics"
+    (chat,) = conversations(TelegramConnector, base / "telegram" / "DM_2A_7M.json")
+    assert (chat.channel, chat.kind, chat.key) == ("Bob", "dm", "700000000")
+    assert [m.line() for m in chat.messages] == [
+        "[2019-07-05 16:55] Bob joined telegram",
+        "[2019-07-12 16:55] Bob: https://google.com 👀",
+        "[2022-03-08 13:07] Alice: hello world",
+        "[2022-05-09 22:23] Bob: world?",
+        "[2022-05-09 23:26] Alice: blah blah",
+        "[2022-06-10 22:06] Alice: [photo not included]",
+        "[2022-06-10 22:06] Alice: [photo not included]",
+        "[2023-08-10 23:11] Alice phone call 56 s",  # shown in the export's local time ("date")
+    ]
+    assert chat.messages[-1].ts == 1691719862  # ...while the epoch is date_unixtime's
+    (messenger,) = conversations(MessengerConnector, base / "messenger" / "2A_7M.json")
+    assert [m.line() for m in messenger.messages][:4] == [
+        "[2014-11-05 00:27] Bob: [file: 123123123123123.jpg]",
+        "[2014-11-05 00:27] Bob: (sticker)",
+        "[2014-11-05 00:28] Alice: [file: audioclip11111.mp4]",
+        "[2014-11-05 00:28] Bob: [file: blabla.docx]",
+    ]
+
+
+# --- WhatsApp layouts ----------------------------------------------------------------------------
+
+
+def _chat(tmp_path: Path, text: str, name: str = "WhatsApp Chat with Ana.txt", encoding="utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Android, US: month first, 12 h with a narrow no-break space before PM
+        "9/12/20, 11:55\u202fPM - Ana: Olá\n9/12/20, 11:58\u202fPM - Rui: boa noite\n",
+        # Android, day first, 24 h
+        "12/09/2020, 23:55 - Ana: Olá\n12/09/2020, 23:58 - Rui: boa noite\n",
+        # iOS, German: dots, seconds, brackets
+        "[12.09.20, 23:55:10] Ana: Olá\n[12.09.20, 23:58:02] Rui: boa noite\n",
+        # iOS, English 12 h with seconds, left-to-right marks
+        "\u200e[9/12/20, 11:55:10 PM] Ana: Olá\n[9/12/20, 11:58:02 PM] Rui: boa noite\n",
+        # year first
+        "2020-09-12, 23:55 - Ana: Olá\n2020-09-12, 23:58 - Rui: boa noite\n",
+        # Spanish 12 h
+        "12/09/2020, 11:55 p. m. - Ana: Olá\n12/09/2020, 11:58 p. m. - Rui: boa noite\n",
+    ],
+)
+def test_whatsapp_locales(tmp_path, text):
+    path = _chat(tmp_path, text)
+    assert WhatsAppConnector.claims_file(path)
+    (conversation,) = conversations(WhatsAppConnector, path)
+    assert [(m.clock.strftime("%Y-%m-%d %H:%M"), m.author, m.text) for m in conversation.messages] == [
+        ("2020-09-12 23:55", "Ana", "Olá"),
+        ("2020-09-12 23:58", "Rui", "boa noite"),
+    ]
+    assert (conversation.channel, conversation.kind, conversation.workspace) == ("Ana", "dm", "whatsapp")
+
+
+def test_whatsapp_multiline_placeholders_edits_and_system_lines(tmp_path):
+    text = (
+        "12/09/2020, 23:50 - Messages and calls are end-to-end encrypted. Tap to learn more.\n"
+        '12/09/2020, 23:51 - Ana created group "Kestrel: field trip"\n'
+        "12/09/2020, 23:55 - Ana: first line\nsecond line\n\nafter a blank line\n"
+        "12/09/2020, 23:56 - Rui: <Media omitted>\n"
+        "12/09/2020, 23:57 - Rui: image omitted\n"
+        "12/09/2020, 23:58 - Ana: IMG-20200912-WA0001.jpg (file attached)\nthe trail map\n"
+        "12/09/2020, 23:59 - Eva: This message was deleted\n"
+        "13/09/2020, 00:01 - Eva: see you at 8 <This message was edited>\n"
+    )
+    (conversation,) = conversations(WhatsAppConnector, _chat(tmp_path, text, "_chat.txt"))
+    assert conversation.channel == tmp_path.name  # "_chat.txt" is named after its folder
+    assert conversation.kind == "group"
+    assert [m.line() for m in conversation.messages] == [
+        "[2020-09-12 23:50] Messages and calls are end-to-end encrypted. Tap to learn more.",
+        '[2020-09-12 23:51] Ana created group "Kestrel: field trip"',
+        "[2020-09-12 23:55] Ana: first line\nsecond line\n\nafter a blank line",
+        "[2020-09-12 23:56] Rui: [media omitted]",
+        "[2020-09-12 23:57] Rui: [image omitted]",
+        "[2020-09-12 23:58] Ana: the trail map [file: IMG-20200912-WA0001.jpg]",
+        "[2020-09-12 23:59] Eva: [deleted]",
+        "[2020-09-13 00:01] Eva: see you at 8 (edited)",
+    ]
+
+
+def test_whatsapp_day_month_order():
+    assert date_order(["13/01/20", "01/02/20"], us_clock=True) == "dmy"
+    assert date_order(["01/13/20", "01/02/20"], us_clock=False) == "mdy"
+    assert date_order(["2020/01/13"], us_clock=False) == "ymd"
+    # every date fits both: the order under which time does not run backwards wins...
+    assert date_order(["01/02/20", "01/03/20", "02/01/20"], us_clock=False) == "mdy"
+    assert date_order(["02/01/20", "03/01/20", "01/02/20"], us_clock=True) == "dmy"
+    # ...then the clock: "PM" as the US writes it reads month first, anything else day first
+    assert date_order(["1/2/21"], us_clock=True) == "mdy"
+    assert date_order(["1/2/21"], us_clock=False) == "dmy"
+    with pytest.raises(
+        ParseError, match="unrecognised date format: '13/01/20' reads only day first and '01/13/20'"
+    ):
+        date_order(["13/01/20", "01/13/20"], us_clock=False)
+
+
+def test_whatsapp_encodings(tmp_path):
+    text = "12/09/2020, 23:55 - Inês: Olá, até amanhã\n12/09/2020, 23:58 - João: Obrigado\n"
+    for encoding in ("utf-8", "utf-8-sig", "utf-16"):
+        path = _chat(tmp_path, text, f"WhatsApp Chat with Inês {encoding}.txt", encoding)
+        assert WhatsAppConnector.claims_file(path), encoding
+        (conversation,) = conversations(WhatsAppConnector, path)
+        assert [m.line() for m in conversation.messages] == [
+            "[2020-09-12 23:55] Inês: Olá, até amanhã",
+            "[2020-09-12 23:58] João: Obrigado",
+        ], encoding
+    # not UTF-8 (a file re-saved by an editor): the encoding is guessed, the messages are all there
+    path = _chat(tmp_path, text, "WhatsApp Chat with Ines.txt", "cp1252")
+    (conversation,) = conversations(WhatsAppConnector, path)
+    assert [m.clock.strftime("%H:%M") for m in conversation.messages] == ["23:55", "23:58"]
+    assert conversation.messages[1].text == "Obrigado"
+
+
+def test_whatsapp_bad_dates_are_reported_and_the_rest_goes_on(tmp_path):
+    text = "31/01/2020, 10:00 - Ana: ok\n31/02/2020, 10:05 - Ana: no such day\n01/02/2020, 25:10 - Rui: nor hour\n"
+    docs = list(WhatsAppConnector(str(_chat(tmp_path, text))).load())
+    assert [d.uri for d in docs] == ["whatsapp://Ana/2020-01-31T10:00", "whatsapp://Ana/lines"]
+    assert [e.text for e in docs[0].parse()] == ["[2020-01-31 10:00] Ana: ok"]
+    with pytest.raises(
+        ParseError,
+        match=r"^2 message\(s\) skipped: line 2: 31/02/2020 10:05 is not a valid date; "
+        r"line 3: 01/02/2020 25:10 is not a valid date$",
+    ):
+        docs[1].parse()
+
+
+def test_whatsapp_contradictory_dates_fail_the_file_with_the_reason(tmp_path):
+    path = _chat(tmp_path, "13/01/20, 10:00 - Ana: a\n01/13/20, 10:00 - Ana: b\n")
+    (doc,) = WhatsAppConnector(str(path)).load()
+    assert doc.uri == path.as_posix()
+    with pytest.raises(ParseError, match="whatsapp: unrecognised date format"):
+        doc.parse()
+
+
+def test_whatsapp_zip_with_a_document_attached(tmp_path):
+    archive = tmp_path / "WhatsApp Chat - Field team.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr(
+            "_chat.txt",
+            "[12/09/2020, 23:55:01] Ana: \u200e<attached: 00000003-route.txt>\n"
+            "[12/09/2020, 23:56:01] Rui: \u200e<attached: 00000004-PHOTO-2020-09-12.jpg>\n",
+        )
+        z.writestr("00000003-route.txt", "Meet at the Largo do Carmo at 07:30, then drive to Sintra.")
+        z.writestr("00000004-PHOTO-2020-09-12.jpg", b"\xff\xd8\xff not really a photo")
+    assert WhatsAppConnector.claims_file(archive)
+    docs = list(WhatsAppConnector(str(archive)).load())
+    assert [d.uri for d in docs] == [
+        "whatsapp://Field team/2020-09-12T23:55",
+        "whatsapp://Field team/2020-09-12T23:55/00000003-route.txt",  # the photo is only named
+    ]
+    assert [e.text for e in docs[0].parse()] == [
+        "[2020-09-12 23:55] Ana: [file: 00000003-route.txt]",
+        "[2020-09-12 23:56] Rui: [file: 00000004-PHOTO-2020-09-12.jpg]",
+    ]
+    assert docs[1].isolated and [e.text for e in docs[1].parse()] == [
+        "Meet at the Largo do Carmo at 07:30, then drive to Sintra."
+    ]
+
+
+# --- what is claimed, and what is not ------------------------------------------------------------
+
+
+def test_ordinary_files_are_not_claimed(tmp_path):
+    notes = _chat(
+        tmp_path, "Meeting notes\n\n12/03/2021, 10:00 - kickoff\nWe agreed on the plan.\n", "notes.txt"
+    )
+    log = _chat(
+        tmp_path,
+        "12/03/2021, 10:00 - service started\n" + "all good\n" * 60 + "12/03/2021, 10:05 - x\n",
+        "a.txt",
+    )
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps({"messages": [{"id": 1, "text": "hi"}], "guild": "x"}))
+    other_zip = tmp_path / "photos.zip"
+    with zipfile.ZipFile(other_zip, "w") as z:
+        z.writestr("readme.txt", "Holiday photos from Sintra")
+    only_channels = tmp_path / "half-slack"
+    only_channels.mkdir()
+    (only_channels / "channels.json").write_text("[]")
+    for path in (notes, log, data, other_zip, only_channels):
+        assert claimant(path) is None, path
+
+
+def test_connector_for_dispatches_top_level_targets(tmp_path):
+    from memex.plugins import connector_for
+
+    base = data_dir("chat_export_fixtures")
+    assert connector_for(str(data_dir("chat_slack_export"))).name == "slack"
+    assert connector_for(str(base / "chat-analytics/whatsapp/2A_5M.txt")).name == "whatsapp"
+    assert connector_for(str(base / "chat-analytics/telegram/DM_2A_7M.json")).name == "telegram"
+    assert connector_for(str(base / "chat-analytics/discord/SV_5A_5M.json")).name == "discord"
+    assert connector_for(str(base / "chat-miner/whatsapp/target.json")).name == "files"

@@ -6,6 +6,7 @@ text changed; a source that fails is reported with its reason and the run goes o
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -296,6 +297,9 @@ class Ingestor:
             self.index.relabel({chunk_id: access for chunk_id in ids})
             self.ledger.set_access(doc.source_id, access, rules)
             report.relabelled += 1
+        attributes = json.loads(json.dumps(dict(doc.attributes), default=str, sort_keys=True))
+        if record.acl != doc.acl or record.attributes != attributes:
+            self.ledger.set_origin(doc.source_id, acl=doc.acl, attributes=attributes)
 
     def _write(self, batch: list[_Prepared], report: IngestReport, progress: Progress) -> None:
         if not batch:

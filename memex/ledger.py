@@ -260,6 +260,18 @@ class Ledger:
             (json.dumps(access.to_dict()), json.dumps(list(rules)), source_id),
         )
 
+    def set_origin(self, source_id: str, *, acl: frozenset[str] | None, attributes: dict[str, Any]) -> None:
+        """The connector now gives an unchanged source another access list or attributes (a
+        member joined a private channel): remember them, so `relabel` starts from these."""
+        self.db.execute(
+            "UPDATE sources SET acl = ?, attributes = ? WHERE source_id = ?",
+            (
+                None if acl is None else json.dumps(sorted(acl)),
+                json.dumps(attributes, default=str, sort_keys=True),
+                source_id,
+            ),
+        )
+
     def remove(self, source_id: str) -> list[str]:
         """Forget a source; returns the chunk ids it had."""
         with self.transaction():

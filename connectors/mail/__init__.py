@@ -9,6 +9,11 @@ match on: connector "mail", folder, address and domain (every address of the sen
 recipients), and path for mail on disk.
 
 Files and folders of these kinds inside a folder being ingested are read by this connector too.
+
+Modules: `headers` (the envelope: addresses, dates, ids, charsets), `message` (MIME, with
+Python's email package), `outlook` (.msg, with extract-msg), `content` (a message as Elements),
+`text` (HTML to text, quoted replies), `threads`, `document` (ids, access list, attributes),
+`mailboxes` (mail on disk) and `imap`.
 """
 
 from __future__ import annotations

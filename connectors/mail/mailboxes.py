@@ -1,6 +1,6 @@
 """Mail on disk: mbox files, Maildir folders (cur/new, flags, Maildir++ and nested folders),
-single .eml/.emlx/.msg files, and message files without a suffix (MH folders, notmuch trees),
-recognised by their headers.
+folders of message files (MH, notmuch trees, a folder of .eml files), single .eml/.emlx/.msg
+files, and message files without a suffix, recognised by their headers.
 
 Listing reads headers only (and, for mbox, hashes each message's bytes); bodies are parsed later,
 in the sandboxed workers, by the module-level functions the documents carry.
@@ -52,7 +52,7 @@ _ESCAPED_FROM = re.compile(rb"^>(>*From )", re.M)
 
 
 def sniff(path: Path) -> str | None:
-    """ "mbox", "message" or None, from the first bytes of a file."""
+    """What a file's first bytes say it is: "mbox", "message" or None."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(SNIFF_BYTES)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -419,3 +420,167 @@ def test_connector_for_dispatches_top_level_targets(tmp_path):
     assert connector_for(str(base / "chat-analytics/telegram/DM_2A_7M.json")).name == "telegram"
     assert connector_for(str(base / "chat-analytics/discord/SV_5A_5M.json")).name == "discord"
     assert connector_for(str(base / "chat-miner/whatsapp/target.json")).name == "files"
+
+
+# --- bad input, and files that come with an export ---------------------------------------------
+
+
+def test_a_broken_export_file_is_reported_and_the_folder_goes_on(fake_memex, tmp_path):
+    from memex.app import Memex
+    from memex.config import Paths
+    from memex.embeddings import HashingEmbedder
+    from memex.llm import FakeModel
+    from memex.policyfile import load_policy
+    from tests.conftest import POLICIES
+
+    folder = tmp_path / "chats"
+    folder.mkdir()
+    fixtures = data_dir("chat_export_fixtures") / "chat-analytics"
+    shutil.copy(fixtures / "telegram" / "DM_2A_7M.json", folder / "telegram.json")
+    shutil.copy(fixtures / "discord" / "GC_3A_5M.json", folder / "discord.json")
+    truncated = (fixtures / "discord" / "SV_5A_5M.json").read_bytes()[:3000]  # a cut-off download
+    (folder / "server.json").write_bytes(truncated)
+    broken_telegram = (
+        (fixtures / "telegram" / "DM_2A_7M.json").read_text().replace('"id": 3645,', '"id": 3645,,')
+    )
+    (folder / "result-broken.json").write_text(broken_telegram)
+    memex = Memex(
+        Paths(tmp_path / "home"),
+        policy=load_policy(POLICIES / "personal.yaml"),
+        embedder=HashingEmbedder(),
+        model=FakeModel(),
+        writable=True,
+    )
+    try:
+        report = memex.ingest([str(folder)])
+    finally:
+        memex.close()
+    assert {f.uri: f.reason for f in report.failures} == {
+        f"{folder.as_posix()}/result-broken.json": "telegram: result-broken.json is not valid JSON "
+        "(line 41, column 24: Expecting property name enclosed in double quotes)",
+        f"{folder.as_posix()}/server.json": "discord: server.json is not valid JSON "
+        "(line 82, column 13: Unterminated string starting at)",
+    }
+    assert len(report.indexed) == 6 + 3  # the Telegram DM's windows and the Discord group's
+
+
+def test_telegram_export_folder_reads_the_files_it_references(tmp_path):
+    export = tmp_path / "DataExport_2026-10-01"
+    (export / "files").mkdir(parents=True)
+    (export / "photos").mkdir()
+    (export / "files" / "route.txt").write_text("Meet at Largo do Carmo at 07:30.")
+    (export / "photos" / "photo_1.jpg").write_bytes(b"\xff\xd8\xff")
+    (export / "result.json").write_text(
+        json.dumps(
+            {
+                "name": "Field team",
+                "type": "private_group",
+                "id": 42,
+                "messages": [
+                    {"id": 1, "type": "message", "date": "2026-05-01T07:00:00", "date_unixtime": "1777615200",
+                     "from": "Ana", "from_id": "user1", "file": "files/route.txt", "text": "the route"},
+                    {"id": 2, "type": "message", "date": "2026-05-01T07:01:00", "date_unixtime": "1777615260",
+                     "from": "Rui", "from_id": "user2", "photo": "photos/photo_1.jpg", "text": "",
+                     "reply_to_message_id": 1, "edited": "2026-05-01T07:02:00",
+                     "reactions": [{"type": "emoji", "count": 2, "emoji": "👍"}]},
+                    {"id": 3, "type": "message", "date": "2026-05-01T07:03:00", "from": "Eva",
+                     "file": "../../../etc/hostname", "text": "sneaky"},
+                ],
+            }
+        )
+    )  # fmt: skip
+    assert TelegramConnector.claims_folder(export) and claimant(export) is TelegramConnector
+    docs = list(TelegramConnector(str(export)).load())
+    assert [d.uri for d in docs] == [
+        "telegram://Field team/2026-05-01T07:00",
+        "telegram://Field team/2026-05-01T07:00/route.txt",
+    ]
+    assert [e.text for e in docs[0].parse()] == [
+        "[2026-05-01 07:00] Ana: the route [file: route.txt]",
+        "[2026-05-01 07:01] Rui: (edited) (reply to Ana) [file: photo_1.jpg] (reactions: 👍 2)",
+        "[2026-05-01 07:03] Eva: sneaky [file: hostname]",  # named, never read: it is outside the export
+    ]
+    assert docs[0].attributes["kind"] == "group"
+    assert [e.text for e in docs[1].parse()] == ["Meet at Largo do Carmo at 07:30."]
+
+
+def test_discord_media_folder_and_unknown_message_types(tmp_path):
+    export = tmp_path / "Kestrel - general [1].json"
+    media = tmp_path / "Kestrel - general [1].json_Files"
+    media.mkdir()
+    (media / "notes-1A2B.md").write_text("# Launch checklist\n\nShip Falcon 2 units on 1 November.")
+    (media / "cat-3C4D.png").write_bytes(b"\x89PNG")
+    message = {
+        "id": "10", "type": "Default", "timestamp": "2026-09-14T09:00:00+00:00", "timestampEdited": None,
+        "content": "checklist", "author": {"id": "1", "name": "sam", "nickname": "Sam"},
+        "attachments": [
+            {"id": "a1", "url": "Kestrel%20-%20general%20%5B1%5D.json_Files/notes-1A2B.md", "fileName": "notes.md"},
+            {"id": "a2", "url": "Kestrel - general [1].json_Files/cat-3C4D.png", "fileName": "cat.png"},
+            {"id": "a3", "url": "../secret.md", "fileName": "secret.md"},
+        ],
+        "reactions": [],
+    }  # fmt: skip
+    odd = {
+        "id": "11", "type": "GuildBoostTier3", "timestamp": "2026-09-14T09:05:00+00:00",
+        "content": "Boosted the server!", "author": {"id": "2", "name": "pat"},
+    }  # fmt: skip
+    no_time = {"id": "12", "type": "Default", "content": "when?", "author": {"id": "2", "name": "pat"}}
+    export.write_text(
+        json.dumps(
+            {
+                "guild": {"id": "7", "name": "Kestrel"},
+                "channel": {"id": "1", "type": "GuildTextChat", "name": "general"},
+                "messages": [message, odd, no_time],
+            }
+        )
+    )
+    assert claimant(media) is DiscordConnector and list(DiscordConnector(str(media)).load()) == []
+    docs = list(DiscordConnector(str(export)).load())
+    assert [d.uri for d in docs] == [
+        "discord://Kestrel/#general/2026-09-14T09:00",
+        "discord://Kestrel/#general/2026-09-14T09:00/notes.md",
+        "discord://Kestrel/#general/messages",
+    ]
+    assert [e.text for e in docs[0].parse()] == [
+        "[2026-09-14 09:00] Sam: checklist [file: notes.md] [file: cat.png] [file: secret.md]",
+        "[2026-09-14 09:05] pat boosted the server!",
+    ]
+    assert [e.text for e in docs[1].parse()] == ["Launch checklist", "Ship Falcon 2 units on 1 November."]
+    with pytest.raises(ParseError, match=r"^1 message\(s\) skipped: #12 has no valid timestamp$"):
+        docs[2].parse()
+
+
+def test_messenger_conversation_folder(tmp_path):
+    thread = tmp_path / "messages" / "inbox" / "ana_abc123"
+    (thread / "files").mkdir(parents=True)
+    (thread / "files" / "plan.txt").write_text("Sintra on Saturday, bring boots.")
+    first = {
+        "participants": [{"name": "Ana"}, {"name": "Rui"}],
+        "messages": [
+            {"sender_name": "Rui", "timestamp_ms": 1777615260000, "content": "AtÃ© sÃ¡bado!"},
+            {"sender_name": "Ana", "timestamp_ms": 1777615200000,
+             "files": [{"uri": "messages/inbox/ana_abc123/files/plan.txt"}]},
+        ],
+        "title": "Ana", "thread_path": "inbox/ana_abc123",
+    }  # fmt: skip
+    second = {"participants": first["participants"], "messages": [
+        {"sender_name": "Ana", "timestamp_ms": 1777600000000, "content": "Olá", "reactions": [{"reaction": "❤".encode().decode("latin-1")}]}
+    ], "title": "Ana", "thread_path": "inbox/ana_abc123"}  # fmt: skip
+    (thread / "message_1.json").write_text(json.dumps(first))
+    (thread / "message_2.json").write_text(json.dumps(second))
+    assert claimant(thread) is MessengerConnector
+    docs = list(MessengerConnector(str(thread)).load())
+    assert [d.uri for d in docs] == [
+        "messenger://Ana/2026-05-01T01:46",
+        "messenger://Ana/2026-05-01T06:00",
+        "messenger://Ana/2026-05-01T06:00/plan.txt",
+    ]
+    assert [[e.text for e in d.parse()] for d in docs] == [
+        ["[2026-05-01 01:46] Ana: Olá (reactions: ❤ 1)"],
+        [
+            "[2026-05-01 06:00] Ana: [file: plan.txt]",
+            "[2026-05-01 06:01] Rui: Até sábado!",
+        ],  # mojibake undone
+        ["Sintra on Saturday, bring boots."],
+    ]
+    assert docs[0].source_id.startswith("messenger:inbox-ana-abc123:")

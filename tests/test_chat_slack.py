@@ -328,3 +328,84 @@ def test_a_folder_that_is_not_an_export_is_refused_clearly(tmp_path):
     (doc,) = SlackConnector(str(tmp_path)).load()
     with pytest.raises(ParseError, match=r"^slack: not a Slack export \(no users.json beside channels.json"):
         doc.parse()
+
+
+def _write(folder: Path, name: str, data) -> None:
+    (folder / name).parent.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(json.dumps(data))
+
+
+def test_group_dms_threads_and_uploaded_files(tmp_path):
+    export = tmp_path / "Acme Slack export Oct 1 2026"
+    users = [
+        {"id": "U1AAAAAAA", "name": "ana", "team_id": "T1", "tz": "UTC", "profile": {"real_name": "Ana Lima",
+         "email": "Ana@Acme.example"}},
+        {"id": "U2BBBBBBB", "name": "rui", "team_id": "T1", "tz": "UTC", "profile": {"real_name": "Rui Sousa",
+         "email": "rui@acme.example"}},
+        {"id": "U3CCCCCCC", "name": "guest", "team_id": "T1", "tz": "UTC", "profile": {"real_name": "A Guest"}},
+    ]  # fmt: skip
+    _write(export, "users.json", users)
+    _write(
+        export, "channels.json", [{"id": "C1", "name": "ops", "members": ["U1AAAAAAA"], "is_private": True}]
+    )
+    _write(export, "mpims.json", [{"id": "G1", "name": "mpdm-ana--rui--guest-1", "members": ["U1AAAAAAA",
+        "U2BBBBBBB", "U3CCCCCCC"]}])  # fmt: skip
+    _write(export, "dms.json", [{"id": "D1", "members": ["U1AAAAAAA", "U2BBBBBBB"]}])
+    _write(
+        export,
+        "mpdm-ana--rui--guest-1/2026-10-01.json",
+        [
+            {"type": "message", "user": "U1AAAAAAA", "ts": "1790846000.000100", "text": "Notes attached",
+             "files": [{"id": "F1", "name": "notes.txt"}, {"id": "F2", "name": "photo.jpg"}]},
+            {"type": "message", "user": "U2BBBBBBB", "ts": "1790846100.000100", "text": "late reply",
+             "thread_ts": "1790000000.000001", "parent_user_id": "U1AAAAAAA"},
+            {"type": "message", "user": "U3CCCCCCC", "ts": "1790846200.000100", "text": "<@U1AAAAAAA> thanks"},
+        ],
+    )  # fmt: skip
+    _write(
+        export,
+        "D1/2026-10-01.json",
+        [{"type": "message", "user": "U2BBBBBBB", "ts": "1790846000.5", "text": "hi"}],
+    )
+    _write(
+        export,
+        "ops/2026-10-01.json",
+        [{"type": "message", "user": "U1AAAAAAA", "ts": "1790846000.7", "text": "x"}],
+    )
+    (export / "__uploads" / "F1").mkdir(parents=True)
+    (export / "__uploads" / "F1" / "notes.txt").write_text("The Q4 plan: hire two engineers.")
+    archive = tmp_path / "acme.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted(export.rglob("*")):
+            if path.is_file():
+                z.write(path, path.relative_to(export).as_posix())
+    for source in (export, archive):
+        docs = {d.uri: d for d in load(source)}
+        assert sorted(docs) == [
+            "slack://acme/#mpdm-ana--rui--guest-1/2026-10-01T09:13",
+            "slack://acme/#mpdm-ana--rui--guest-1/2026-10-01T09:13/notes.txt",
+            "slack://acme/#mpdm-ana--rui--guest-1/2026-10-01T09:15?thread=2026-10-01T09:15",
+            "slack://acme/#ops/2026-10-01T09:13",
+            "slack://acme/dm/ana+rui/2026-10-01T09:13",
+        ], source
+        group = docs["slack://acme/#mpdm-ana--rui--guest-1/2026-10-01T09:13"]
+        assert group.title == "Slack group DM Ana Lima, Rui Sousa, A Guest (acme), 2026-10-01 09:13"
+        assert (group.attributes["kind"], group.attributes["workspace"]) == ("group", "acme")
+        # the guest has no address in users.json: nobody reads the chat as the guest
+        assert group.acl == frozenset({"email:ana@acme.example", "email:rui@acme.example"})
+        assert group.metadata["members"] == ["Ana Lima", "Rui Sousa", "A Guest"]
+        assert lines(group) == [
+            "[2026-10-01 09:13] Ana Lima: Notes attached [file: notes.txt] [file: photo.jpg]",
+            "[2026-10-01 09:16] A Guest: @Ana Lima thanks",
+        ]
+        # a reply whose parent is older than the export: a thread window of its own
+        thread = docs["slack://acme/#mpdm-ana--rui--guest-1/2026-10-01T09:15?thread=2026-10-01T09:15"]
+        assert lines(thread) == ["[2026-10-01 09:15] Rui Sousa: late reply"]
+        assert thread.source_id == "slack:T1:G1:thread:1790000000.000001:1790846100.000100"
+        upload = docs["slack://acme/#mpdm-ana--rui--guest-1/2026-10-01T09:13/notes.txt"]
+        assert upload.acl == group.acl and upload.isolated
+        assert [e.text for e in upload.parse()] == ["The Q4 plan: hire two engineers."]
+        assert docs["slack://acme/#ops/2026-10-01T09:13"].attributes["kind"] == "private"  # is_private
+        dm = docs["slack://acme/dm/ana+rui/2026-10-01T09:13"]
+        assert dm.title == "Slack DM Ana Lima and Rui Sousa (acme), 2026-10-01 09:13"
+        assert (dm.attributes["channel"], dm.attributes["kind"]) == ("D1", "dm")

@@ -84,31 +84,39 @@ def documents(conversation: Conversation, limits: Limits = Limits()) -> Iterator
             threads.setdefault(message.thread, []).append(message)
     used_uris: set[str] = set()
     for window in cut(channel, limits):
-        yield _window_document(conversation, window, None, used_uris)
+        yield _window_document(conversation, window, None, None, used_uris)
     for thread_id, replies in threads.items():
-        parent = by_id.get(thread_id)
+        parent = by_id.get(thread_id)  # None when the thread started before the export
         messages = ([parent] if parent else []) + replies
         for window in cut(messages, limits, use_gap=False):
-            yield _window_document(conversation, window, parent or replies[0], used_uris)
+            yield _window_document(conversation, window, thread_id, parent or replies[0], used_uris)
+    files: set[str] = set()
     for message in conversation.messages:
         for attachment in message.attachments:
-            if attachment.locate is not None:
+            if attachment.locate is not None and attachment.key not in files:  # first shared
+                files.add(attachment.key)
                 yield _attachment_document(conversation, message, attachment)
     for problem in conversation.problems:
         yield problem_document(conversation, problem)
 
 
 def _window_document(
-    conversation: Conversation, window: list[Message], parent: Message | None, used_uris: set[str]
+    conversation: Conversation,
+    window: list[Message],
+    thread_id: str | None,
+    parent: Message | None,
+    used_uris: set[str],
 ) -> SourceDocument:
+    """A window of the channel (thread_id None) or of a thread (`parent` is its first message,
+    or the first reply the export has)."""
     first, last = window[0], window[-1]
     lines = [m.line() for m in window]
-    if parent is None:
+    if thread_id is None or parent is None:
         source_id = f"{conversation.platform}:{conversation.key}:{first.id}"
         uri = _unique(f"{conversation.uri}/{first.clock:%Y-%m-%dT%H:%M}", used_uris)
         label = conversation.label
     else:
-        source_id = f"{conversation.platform}:{conversation.key}:thread:{parent.id}:{first.id}"
+        source_id = f"{conversation.platform}:{conversation.key}:thread:{thread_id}:{first.id}"
         uri = _unique(
             f"{conversation.uri}/{first.clock:%Y-%m-%dT%H:%M}?thread={parent.clock:%Y-%m-%dT%H:%M}",
             used_uris,
@@ -134,8 +142,8 @@ def _window_document(
     }
     if conversation.zone:
         metadata["timezone"] = conversation.zone
-    if parent is not None:
-        metadata["thread"] = parent.id
+    if thread_id is not None:
+        metadata["thread"] = thread_id
     if conversation.members:
         metadata["members"] = list(conversation.members)
     digest = hashlib.sha256("\n".join([title, uri, *lines]).encode("utf-8", "surrogatepass")).hexdigest()

@@ -48,10 +48,16 @@ class Message:
     attachments: tuple[Attachment, ...] = ()
     notes: tuple[str, ...] = ()  # "reply to Alice", "forwarded from Bob", "link: title"
     thread: str | None = None  # the thread it replies in (its parent's id); None: the channel itself
+    _line: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def line(self) -> str:
-        """The message as one line of a window:
+        """The message as one line of a window (computed once; windows are cut by its length):
         [2016-05-03 14:02] Alice Smith: text (edited) [file: a.pdf] (reactions: :+1: 2)"""
+        if self._line is None:
+            self._line = self._render()
+        return self._line
+
+    def _render(self) -> str:
         parts = [f"[{self.clock:%Y-%m-%d %H:%M}]"]
         body = self.text.strip()
         if self.system:

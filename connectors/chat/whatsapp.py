@@ -51,8 +51,9 @@ HEADER = re.compile(
     r"(?:\]\s?|\s[-–]\s)(?P<rest>.*)$",
     re.IGNORECASE,
 )
-INVISIBLE = dict.fromkeys(map(ord, "\u200e\u200f\ufeff\u2066\u2067\u2068\u2069"), None)
-SPACES = str.maketrans({"\u202f": " ", "\u00a0": " ", "\u2009": " "})
+# Marks WhatsApp puts around names and attachments (dropped) and the narrow spaces some locales
+# put before AM/PM (made plain spaces).
+_ODD = re.compile("[\u200e\u200f\ufeff\u2066-\u2069\u202f\u00a0\u2009]")
 MEDIA_OMITTED = {
     "<media omitted>", "<médias omis>", "<medien ausgeschlossen>", "<multimedia omitido>",
     "<media weggelaten>", "<mídia oculta>", "<arquivo de mídia oculto>", "<media omessi>",
@@ -95,8 +96,14 @@ def looks_like_chat(text: str) -> bool:
     return len(lines) == 1 or sum(1 for line in lines[1:] if _header(line)) >= 1
 
 
+def _plain(line: str) -> str:
+    if not _ODD.search(line):
+        return line
+    return _ODD.sub(lambda m: "" if m.group(0) in "\u200e\u200f\ufeff\u2066\u2067\u2068\u2069" else " ", line)
+
+
 def _header(line: str) -> re.Match | None:
-    return HEADER.match(line.translate(INVISIBLE).translate(SPACES).strip())
+    return HEADER.match(_plain(line).strip())
 
 
 def chat_member(path: Path) -> str | None:
@@ -202,8 +209,8 @@ def read_chat(data: bytes, path: Path, name: str, export: Export | None) -> Conv
 def _records(text: str) -> list[_Record]:
     records: list[_Record] = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
-        line = raw.translate(INVISIBLE)
-        match = HEADER.match(line.translate(SPACES).strip())
+        line = _plain(raw)
+        match = HEADER.match(line.strip())
         if match:
             record = _Record(lineno, match["date"], match["time"], match["ampm"])
             record.lines.append(match["rest"])

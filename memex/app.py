@@ -229,6 +229,7 @@ class Memex:
             if "://" not in source
             else {source}
         )
+        source_ids.update(self.ledger.with_uri(source))  # a citation: narrows only, search decides
         hits = self.index.search(
             None, principal=principal, k=10_000, narrowing=Narrowing(source_ids=frozenset(source_ids))
         )

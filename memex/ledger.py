@@ -166,6 +166,10 @@ class Ledger:
         )
         return [row[0] for row in rows]
 
+    def with_uri(self, uri: str) -> list[str]:
+        """Source ids whose citation is exactly `uri` (a chat window, a mail message)."""
+        return [row[0] for row in self.db.execute("SELECT source_id FROM sources WHERE uri = ?", (uri,))]
+
     def roots(self) -> list[tuple[str, str, float | None]]:
         return list(self.db.execute("SELECT root, connector, last_ingest FROM roots ORDER BY root"))
 

@@ -224,3 +224,20 @@ def test_a_moved_export_is_not_reembedded(fake_memex, chat, tmp_path):
     shutil.copytree(chat, moved)
     report = fake_memex.ingest([str(moved)])
     assert (report.chunks_added, report.unchanged, report.failures) == (0, 15, [])
+
+
+def test_a_citation_can_be_shown_and_exported_only_by_those_who_read_it(fake_memex, chat):
+    citation = "slack://kestrel/#nordlys-deal/2026-06-18T19:02"
+    for user in ("erin", "frank", "hana", "alice", "vic"):
+        principal = fake_memex.policy.principal(user)
+        shown = fake_memex.show(citation, principal=principal)
+        missing = fake_memex.show("slack://kestrel/#nordlys-deal/2026-06-18T19:03", principal=principal)
+        exported = {h.uri for h in fake_memex.export(principal=principal)}
+        assert missing == [] and exported == READABLE[user], user
+        if user in ("erin", "frank"):
+            assert [h.text.splitlines()[1] for h in shown] == [
+                "[2026-06-18 19:02] Erin Duarte: Nordlys Acoustics came back after the board meeting with a revised "
+                "offer for Project Skylark: EUR 41 million, all cash, if we sign the exclusivity letter by 31 July."
+            ]
+        else:
+            assert shown == [], user  # the same as a citation that does not exist

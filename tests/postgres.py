@@ -123,6 +123,8 @@ def copy_sqlite(sqlite_path: Path, server: Server, database: str) -> dict[str, i
     metadata = MetaData()
     metadata.reflect(source)
     for table in metadata.tables.values():
+        for column in table.columns:
+            column.type = column.type.as_generic()  # NVARCHAR(40) -> VARCHAR(40), DATETIME -> TIMESTAMP
         for constraint in list(table.constraints):
             if type(constraint).__name__ == "CheckConstraint":
                 table.constraints.discard(constraint)

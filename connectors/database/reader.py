@@ -47,6 +47,8 @@ class TableReader:
         self.names = {f.column: _NameCache(database, f, schema) for f in plan.follows}
         self._hashed_ids: set[str] = set()  # only for tables without a key
         self._shape = hashlib.sha256(repr((digest, plan)).encode()).hexdigest()[:16]
+        self._prefix = f"db:{database.name}/{_quote(plan.table)}/"
+        self._field_columns = plan.field_columns()
 
     def documents(self) -> Iterator[SourceDocument]:
         plan = self.plan
@@ -99,14 +101,14 @@ class TableReader:
         row_names = {c: names[c][raw[c]] for c in names if raw.get(c) is not None and raw[c] in names[c]}
         key_label = key_text(plan, values) if plan.key else ""
         row_id = self._row_id(values)
-        base_id = f"db:{database.name}/{_quote(plan.table)}/{row_id}"
+        base_id = f"{self._prefix}{row_id}"
         key_label = key_label or f"row {row_id.lstrip('#')[:8]}"
         title = row_title(plan, values, row_names, key_label)
         who = row_name(plan, values, row_names) or key_label
         attributes: dict[str, Any] = {"connector": CONNECTOR, "database": database.name, "table": plan.table}
         if database.path is not None:
             attributes["path"] = database.path.as_posix()
-        for name in plan.field_columns():
+        for name in self._field_columns:
             value = values.get(name)
             if value is not None and len(value) <= FIELD_VALUE_MAX_CHARS:
                 attributes[f"field.{name}"] = value
@@ -231,5 +233,9 @@ def _content(title: str, parse: Callable[[], list[Element]]) -> bytes:
     return "\n".join([title, *(e.text for e in parse())]).encode("utf-8", "surrogatepass")
 
 
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -_.~@:()'")
+
+
 def _quote(part: str) -> str:
-    return quote(part, safe=" -_.~@:()'")
+    """Percent-encodes what would break an id ("/", ",", "#", "%"...); most keys need nothing."""
+    return part if _SAFE.issuperset(part) else quote(part, safe=" -_.~@:()'")

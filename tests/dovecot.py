@@ -152,15 +152,45 @@ def _stop(pid_file: Path) -> None:
 
 
 def _certificate(folder: Path) -> tuple[Path, Path] | None:
-    if shutil.which("openssl") is None:
+    """A self-signed certificate for 127.0.0.1 and localhost (cryptography comes with pdfminer)."""
+    try:
+        import datetime
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+    except ImportError:
         return None
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert, key_file = folder / "cert.pem", folder / "key.pem"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return cert, key_file
 
 
 @contextmanager
@@ -181,7 +211,7 @@ def running_dovecot(*, tls: bool = False, password: str = "imap-test-pw") -> Ite
         pair = _certificate(base)
         if pair is None:
             shutil.rmtree(base, ignore_errors=True)
-            pytest.skip("openssl is not installed: cannot make a certificate for the TLS test")
+            pytest.skip("the cryptography package is missing: cannot make a certificate for the TLS test")
         cert, key = pair
         ssl = f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
         cafile = str(cert)

@@ -8,7 +8,7 @@ import json
 import re
 import shutil
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -584,3 +584,55 @@ def test_messenger_conversation_folder(tmp_path):
         ["Sintra on Saturday, bring boots."],
     ]
     assert docs[0].source_id.startswith("messenger:inbox-ana-abc123:")
+
+
+# --- windows ----------------------------------------------------------------------------------
+
+
+def _messages(minutes: list[int], text: str = "hello") -> list:
+    from connectors.chat.model import Message
+
+    return [
+        Message(m * 60.0, datetime(2026, 1, 1) + timedelta(minutes=m), "Ana", text, str(m)) for m in minutes
+    ]
+
+
+def test_windows_close_on_a_gap_a_count_or_a_size():
+    from connectors.chat.windows import Limits, cut
+
+    def ids(windows):
+        return [[m.id for m in w] for w in windows]
+
+    limits = Limits(gap=30 * 60, max_messages=3, max_chars=1000)
+    assert ids(cut(_messages([0, 10, 39, 70, 71, 72, 73, 200]), limits)) == [
+        ["0", "10", "39"],  # 29 minutes apart is within the gap...
+        ["70", "71", "72"],  # ...31 is not; and 3 messages at most
+        ["73"],
+        ["200"],
+    ]
+    assert ids(cut(_messages([0, 100, 200]), limits, use_gap=False)) == [["0", "100", "200"]]  # a thread
+    long = _messages([0, 1, 2], text="x" * 400)  # each line is 425 characters with its time and name
+    assert ids(cut(long, Limits(max_chars=900))) == [["0", "1"], ["2"]]
+
+
+def test_window_limits_come_from_options(tmp_path):
+    from connectors.chat.windows import Limits
+
+    assert Limits.from_options(
+        {"window_gap_minutes": "15", "window_messages": 5, "window_chars": "500"}
+    ) == Limits(gap=900, max_messages=5, max_chars=500)
+    path = _chat(tmp_path, "12/09/2020, 23:55 - Ana: a\n12/09/2020, 23:58 - Rui: b\n")
+    (one,) = WhatsAppConnector(str(path)).load()
+    assert [e.text for e in one.parse()] == ["[2020-09-12 23:55] Ana: a", "[2020-09-12 23:58] Rui: b"]
+    split = list(WhatsAppConnector(str(path), window_gap_minutes=2).load())
+    assert [d.uri for d in split] == ["whatsapp://Ana/2020-09-12T23:55", "whatsapp://Ana/2020-09-12T23:58"]
+    (bad,) = WhatsAppConnector(str(path), window_messages="many").load()
+    with pytest.raises(ParseError, match=r"^whatsapp: option window_messages='many' is not a number$"):
+        bad.parse()
+
+
+def test_slack_workspace_and_time_zone_options():
+    export = data_dir("chat_slack_export")
+    doc = next(iter(SlackConnector(str(export), workspace="hdv", timezone="Europe/Lisbon").load()))
+    assert doc.uri == "slack://hdv/#datajam/2015-06-06T03:38" and doc.attributes["workspace"] == "hdv"
+    assert doc.metadata["timezone"] == "Europe/Lisbon" and doc.metadata["timestamp"] == 1433558319.000002

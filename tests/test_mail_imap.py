@@ -110,6 +110,9 @@ def test_ingest_follows_the_mailbox(server, memex, memex_home):
     state = json.loads((cache[0] / "state.json").read_text())
     assert sorted(int(uid) for uid in state["messages"]) == sorted([*uids[:1], *uids[2:], new_uid])
     assert PASSWORD not in (cache[0] / "state.json").read_text()
+    # It is somebody's mail: for its owner's eyes only.
+    assert oct((cache[0] / "messages").stat().st_mode & 0o777) == "0o700"
+    assert {oct(p.stat().st_mode & 0o777) for p in (cache[0] / "messages").iterdir()} == {"0o600"}
 
 
 def test_a_new_uidvalidity_refetches_without_embedding_again(server, memex):
@@ -245,3 +248,4 @@ def test_the_password_from_the_system_keyring(monkeypatch):
     assert asked == [("memex", "imap://me@example.com@mail.example.com")]
     monkeypatch.setenv("MEMEX_IMAP_PASSWORD", "from-env")
     assert password_for(parse_url("imaps://me%40example.com@mail.example.com/Sent")) == "from-env"
+    assert parse_url("imap://me@[::1]:1143/Lists/memex").base_uri == "imap://me@[::1]:1143/Lists/memex"

@@ -76,9 +76,8 @@ class Account:
     @property
     def base_uri(self) -> str:
         port = "" if self.port == SCHEMES[self.scheme] else f":{self.port}"
-        return (
-            f"{self.scheme}://{quote(self.user, safe='')}@{self.host}{port}/{quote(self.mailbox, safe='/')}"
-        )
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6
+        return f"{self.scheme}://{quote(self.user, safe='')}@{host}{port}/{quote(self.mailbox, safe='/')}"
 
     def message_uri(self, uidvalidity: int, uid: int, message_id: str | None) -> str:
         """The mailbox and the Message-ID (which survives the server renumbering its UIDs), or
@@ -187,7 +186,7 @@ def sync(account: Account, folder: Path) -> State:
     try:
         uidvalidity, uids = _select(connection, account)
         state = _load_state(folder, uidvalidity)
-        (folder / "messages").mkdir(parents=True, exist_ok=True)
+        (folder / "messages").mkdir(mode=0o700, parents=True, exist_ok=True)
         wanted = [uid for uid in uids if uid not in state.messages]
         for uid, raw in _fetch(connection, account, wanted, state):
             envelope = read_envelope(parse_headers(raw))
@@ -465,7 +464,10 @@ def _clear(folder: Path) -> None:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a cache file only its owner may read (it is somebody's mail)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
     os.replace(temporary, path)

@@ -98,16 +98,22 @@ def header_text(content: Content) -> str:
     return "\n".join(lines)
 
 
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+          "October", "November", "December")  # fmt: skip
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
 def byline(env: Envelope) -> str:
     """Who and when, carried by every chunk of the message (its section)."""
     who = env.sender[0].display() if env.sender else "unknown sender"
-    when = f", {env.date.day} {env.date:%B %Y}" if env.date else ""
+    when = f", {env.date.day} {MONTHS[env.date.month - 1]} {env.date.year}" if env.date else ""
     return f"from {who}{when}"
 
 
 def format_date(date: datetime) -> str:
-    """'Thursday 12 March 2026 14:03 +0100': whole words, so "March" finds it."""
-    return f"{date:%A} {date.day} {date:%B %Y %H:%M %z}".strip()
+    """'Thursday 12 March 2026 14:03 +0100': whole words (in English whatever the locale), so
+    "March" finds it."""
+    return f"{DAYS[date.weekday()]} {date.day} {MONTHS[date.month - 1]} {date.year} {date:%H:%M %z}".strip()
 
 
 def _people(people: tuple[Address, ...]) -> str:

@@ -7,6 +7,10 @@ ids they refer to, present or not), as notmuch and JWZ's algorithm build them. A
 the root its earliest message names (its oldest reference, else itself): for an ordinary
 thread every message names the same root, so the id does not depend on which messages of the
 thread a mailbox happens to hold.
+
+The id goes into each chunk's metadata when the message is indexed; a message already indexed
+keeps its id if a later message joins two threads that had looked apart (it is re-read only when
+its content changes).
 """
 
 from __future__ import annotations

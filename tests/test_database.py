@@ -613,3 +613,16 @@ def test_real_models_tell_hr_a_salary_from_its_row_and_staff_nothing(
         assert "87250" not in json.dumps(pat.to_json()) and "87,250" not in pat.text
     finally:
         memex.close()
+
+
+def test_a_declaration_can_be_given_for_a_url_or_a_file(tmp_path):
+    declaration = tmp_path / "decl" / "people.database.yaml"
+    declaration.parent.mkdir()
+    declaration.write_text(
+        "name: people\nurl: sqlite:///nowhere.sqlite\ntables: {regions: {meaning: World region}}\n"
+    )
+    hr = data_dir("sql_oracle_hr") / "hr.sqlite"
+    for target in (str(hr), f"sqlite:///{hr}"):
+        docs = list(DatabaseConnector(target, declaration=str(declaration)).load())
+        assert [d.title for d in docs][:2] == ["World region: Europe", "World region: Americas"]
+        assert {d.source_id.rsplit("/", 1)[0] for d in docs} == {"db:people/regions"} and len(docs) == 5

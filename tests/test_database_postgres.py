@@ -196,3 +196,28 @@ def test_postgres_streams_through_a_server_side_cursor(pg, monkeypatch):
     docs = documents(pg.url("hr"))
     assert len(docs) == 396
     assert opened.count("ServerCursor") == 7  # one per table
+
+
+def test_a_declared_schema_with_foreign_keys_into_another(pg_hr, tmp_path):
+    import psycopg
+
+    url, name = pg_hr
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as connection:
+        connection.execute("CREATE SCHEMA crm")
+        connection.execute(
+            "CREATE TABLE crm.accounts (account_id integer PRIMARY KEY, name text NOT NULL,"
+            " owner_id integer REFERENCES public.employees (employee_id), iban text)"
+        )
+        connection.execute(
+            "INSERT INTO crm.accounts VALUES (1, 'Nordwind Traders', 145, 'PT50000201231234567890154')"
+        )
+    folder = tmp_path / "crm"
+    folder.mkdir()
+    (folder / "crm.database.yml").write_text(f"name: crm\nurl: {url}\nschema: crm\n")
+    docs = documents(str(folder))
+    assert sorted(docs) == ["db:crm/accounts/1", "db:crm/accounts/1#iban"]
+    assert text_of(docs["db:crm/accounts/1"]) == (
+        "Account record (table accounts, account_id 1)\naccount_id: 1\nname: Nordwind Traders\n"
+        "owner: John Singh (owner_id 145)"
+    )
+    assert docs["db:crm/accounts/1"].attributes["field.owner"] == "John Singh"

@@ -209,7 +209,9 @@ class _NameCache:
 
         follow = self.follow
         columns = (follow.ref_column, *follow.label_columns)
-        source = table(follow.table, *map(column, dict.fromkeys(columns)), schema=self.schema)
+        source = table(
+            follow.table, *map(column, dict.fromkeys(columns)), schema=follow.schema or self.schema
+        )
         statement = select(*(source.c[c] for c in dict.fromkeys(columns))).where(
             source.c[follow.ref_column].in_(values)
         )

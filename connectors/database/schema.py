@@ -33,6 +33,7 @@ class ForeignKey:
     column: str
     table: str
     ref_column: str
+    schema: str | None = None  # the referenced table's schema, where it is another one
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Follow:
     ref_column: str
     label_columns: tuple[str, ...]
     shown_as: str  # the name the label is shown (and matched as field.NAME) under
+    schema: str | None = None  # None: the declaration's schema
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ class Schema:
         self.database = database
         self.schema = schema
         self._inspector = inspect(database.engine)
-        self._tables: dict[str, TableInfo] = {}
+        self._tables: dict[tuple[str | None, str], TableInfo] = {}
         try:
             self.table_names = [
                 n for n in self._inspector.get_table_names(schema=schema) if not n.startswith("sqlite_")
@@ -95,25 +97,31 @@ class Schema:
         except Exception as exc:
             raise database.error("cannot list the tables", exc) from None
 
-    def has(self, table: str) -> bool:
+    def has(self, table: str, schema: str | None = None) -> bool:
+        if schema is not None and schema != self.schema:
+            try:
+                return bool(self._inspector.has_table(table, schema=schema))
+            except Exception as exc:
+                raise self.database.error(f"cannot look for table {schema}.{table}", exc) from None
         return table in self.table_names or table in self.view_names
 
-    def table(self, name: str) -> TableInfo:
-        if name not in self._tables:
+    def table(self, name: str, schema: str | None = None) -> TableInfo:
+        schema = schema or self.schema
+        if (schema, name) not in self._tables:
             try:
-                self._tables[name] = self._reflect(name)
+                self._tables[schema, name] = self._reflect(name, schema)
             except ParseError:
                 raise
             except Exception as exc:
                 raise self.database.error(f"cannot read the structure of table {name}", exc) from None
-        return self._tables[name]
+        return self._tables[schema, name]
 
-    def _reflect(self, name: str) -> TableInfo:
-        inspector, schema = self._inspector, self.schema
+    def _reflect(self, name: str, schema: str | None) -> TableInfo:
+        inspector = self._inspector
         columns = tuple(_column(c["name"], c["type"]) for c in inspector.get_columns(name, schema=schema))
         primary_key: tuple[str, ...] = ()
         foreign_keys: list[ForeignKey] = []
-        if name in self.table_names:
+        if name in self.table_names or schema != self.schema:
             primary_key = tuple(
                 inspector.get_pk_constraint(name, schema=schema).get("constrained_columns") or ()
             )
@@ -121,8 +129,11 @@ class Schema:
                 constrained, referred = fk.get("constrained_columns") or [], fk.get("referred_columns") or []
                 if len(constrained) == 1 and fk.get("referred_table"):
                     # SQLite lets a foreign key omit the column: it means the primary key.
-                    ref = referred[0] if referred else None
-                    foreign_keys.append(ForeignKey(constrained[0], fk["referred_table"], ref or ""))
+                    ref = referred[0] if referred else ""
+                    # No schema named: the default one (PostgreSQL leaves out what is on the search path).
+                    other = fk.get("referred_schema") or (inspector.default_schema_name if schema else None)
+                    other = other if other and other != schema else None
+                    foreign_keys.append(ForeignKey(constrained[0], fk["referred_table"], ref, other))
         return TableInfo(name, columns, primary_key, tuple(foreign_keys))
 
     def query_columns(self, table: str, query: str) -> tuple[Column, ...]:
@@ -265,9 +276,9 @@ def _follows(
         else:
             table, _, ref = target.partition(".")
             fk = ForeignKey(column, table, ref)
-        if not schema.has(fk.table):
+        if not schema.has(fk.table, fk.schema):
             raise ParseError(f"{where}.follow: {column} points at {fk.table}, which the database lacks")
-        referenced = schema.table(fk.table)
+        referenced = schema.table(fk.table, fk.schema)
         ref_column = fk.ref_column or (referenced.primary_key[0] if len(referenced.primary_key) == 1 else "")
         if ref_column not in referenced.column_names():
             raise ParseError(
@@ -276,7 +287,7 @@ def _follows(
         labels = _label_columns_of(declaration, referenced, ref_column)
         if not labels:
             continue  # nothing names the referenced rows: show the id alone
-        out.append(Follow(column, fk.table, ref_column, labels, shown_as(column, names)))
+        out.append(Follow(column, fk.table, ref_column, labels, shown_as(column, names), fk.schema))
     return tuple(sorted(out, key=lambda f: names.index(f.column)))  # in the table's column order
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -127,15 +126,6 @@ def open_database(
             f"cannot open {display}: {_reason(exc, password)}{_hint(exc, password_env)}"
         ) from None
     return database
-
-
-@contextmanager
-def opened(url: str, **kwargs: Any):
-    database = open_database(url, **kwargs)
-    try:
-        yield database
-    finally:
-        database.close()
 
 
 def _sqlite_path(database: str | None, base: Path | None, origin: str) -> Path:

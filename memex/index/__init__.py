@@ -173,9 +173,11 @@ class Index:
                 classes_of=self._lexical.classes_of,
                 where=narrowing.chroma_where(),
             )
+        phrase: list[tuple[str, float]] = []
         if mode in ("hybrid", "lexical"):
             lexical = self._lexical.search(query, visible, narrowing.sql_where(), depth)
-        ranked = fuse(dense, lexical, k)
+            phrase = self._lexical.phrase_search(query, visible, narrowing.sql_where(), depth)
+        ranked = fuse([dense, lexical, phrase], k)
         details = {"similarity": dict(dense), "bm25": dict(lexical)}
         return self._release([c for c, _ in ranked], dict(ranked), details, principal, visible)
 
@@ -239,12 +241,11 @@ class Index:
         return hits
 
 
-def fuse(
-    dense: Sequence[tuple[str, float]], lexical: Sequence[tuple[str, float]], k: int
-) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion."""
+def fuse(rankings: Sequence[Sequence[tuple[str, float]]], k: int) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion. An exact phrase match is a ranking of its own, so a chunk that
+    holds the query verbatim outranks one that is merely close in words and meaning."""
     scores: dict[str, float] = {}
-    for ranking in (dense, lexical):
+    for ranking in rankings:
         for rank, (chunk_id, _) in enumerate(ranking):
             scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]

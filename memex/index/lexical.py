@@ -44,6 +44,12 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
 """
 
 
+def fts_phrase(text: str) -> str | None:
+    """The whole query as one FTS5 phrase, when it has several words."""
+    words = _WORD.findall(text.lower())[:64]
+    return '"' + " ".join(words) + '"' if len(words) >= 3 else None
+
+
 def fts_query(text: str) -> str:
     """A safe FTS5 expression: the query's words (minus stopwords), any of them."""
     words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
@@ -151,9 +157,20 @@ class LexicalStore:
     def search(
         self, query: str, visible: Iterable[int], where: tuple[str, list[Any]], depth: int
     ) -> list[tuple[str, float]]:
+        """BM25 over any of the query's words."""
         expression = fts_query(query)
-        if not expression:
-            return []
+        return self._match(expression, visible, where, depth) if expression else []
+
+    def phrase_search(
+        self, query: str, visible: Iterable[int], where: tuple[str, list[Any]], depth: int
+    ) -> list[tuple[str, float]]:
+        """Chunks holding the whole query (three words or more) as a phrase."""
+        phrase = fts_phrase(query)
+        return self._match(phrase, visible, where, depth) if phrase else []
+
+    def _match(
+        self, expression: str, visible: Iterable[int], where: tuple[str, list[Any]], depth: int
+    ) -> list[tuple[str, float]]:
         extra_sql, extra_args = where
         rows = self.db.execute(
             "SELECT c.chunk_id, bm25(fts) AS s FROM fts JOIN chunks c ON c.rowid = fts.rowid "

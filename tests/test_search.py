@@ -1,0 +1,38 @@
+"""Search behaviour beyond access: phrase matches, narrowing, modes."""
+
+from __future__ import annotations
+
+import pytest
+
+from memex.index import Narrowing
+
+
+@pytest.fixture
+def notes(fake_memex, kestrel):
+    folder = kestrel / "handbook"
+    (folder / "a-scattered.txt").write_text("Company days: the office is open. Tuesdays too.")
+    (folder / "b-verbatim.txt").write_text(
+        "Some preamble about many other things that are not relevant at all to anything here. "
+        "On Tuesdays the office opens early for the whole company, said the memo."
+    )
+    fake_memex.ingest([str(folder)])
+    return fake_memex
+
+
+def test_a_verbatim_phrase_outranks_the_same_words_scattered(notes):
+    pat = notes.policy.principal("pat")
+    hits = notes.search("the office opens early for the whole company", principal=pat, k=3)
+    assert hits[0].uri.endswith("b-verbatim.txt")
+
+
+def test_narrowing_to_a_source_only_narrows(notes, kestrel):
+    pat, vic = notes.policy.principal("pat"), notes.policy.principal("vic")
+    target = f"file:{kestrel}/handbook/a-scattered.txt"
+    only = Narrowing(source_ids=frozenset({target}))
+    assert {h.source_id for h in notes.search("office", principal=pat, k=10, narrowing=only)} == {target}
+    assert notes.index.search("office", principal=vic, k=10, narrowing=only) == []  # vic may not read it
+
+
+def test_unknown_mode_is_an_error(notes):
+    with pytest.raises(ValueError, match="unknown search mode 'fuzzy'"):
+        notes.index.search("x", principal=notes.policy.principal("pat"), mode="fuzzy")

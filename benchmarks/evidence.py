@@ -43,7 +43,9 @@ def covered(shown: str, gold: str) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", type=Path, default=ROOT.parent / "shared" / "data" / "beir_scifact")
     parser.add_argument("--home", type=Path, default=Path("/tmp/scifact-home"))
     parser.add_argument("--limit", type=int, default=None)
@@ -64,7 +66,9 @@ def main() -> None:
     policy = parse_policy(EVAL_POLICY, origin="memex-eval")
     principal = policy.principal("evaluator")
     found = cited = total = 0
-    with Memex(Paths(args.home), policy=policy, embedder=SentenceTransformerEmbedder(), writable=True) as memex:
+    with Memex(
+        Paths(args.home), policy=policy, embedder=SentenceTransformerEmbedder(), writable=True
+    ) as memex:
         if memex.index.count(principal=principal)["chunks"] == 0:
             memex.ingest([str(args.dataset.resolve())])
         for claim in claims:
@@ -92,7 +96,9 @@ def main() -> None:
     else:
         print(f"claims with gold evidence: {total}")
         print(f"gold abstract among the cited chunks: {cited} ({cited / total:.1%})")
-        print(f"a gold sentence among the 3 evidence sentences shown, when cited: {result['evidence_shown_when_cited']:.1%}")
+        print(
+            f"a gold sentence among the 3 evidence sentences shown, when cited: {result['evidence_shown_when_cited']:.1%}"
+        )
         print(f"... over all claims: {result['evidence_shown_overall']:.1%}")
 
 

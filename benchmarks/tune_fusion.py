@@ -92,20 +92,30 @@ def convex(alpha: float) -> Callable:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", type=Path, default=ROOT.parent / "shared" / "data" / "beir_scifact")
     parser.add_argument("--home", type=Path, default=Path("/tmp/scifact-home"))
     parser.add_argument("--depth", type=int, default=200)
     args = parser.parse_args()
     policy = parse_policy(EVAL_POLICY, origin="memex-eval")
     questions = load_questions(args.dataset)
-    with Memex(Paths(args.home), policy=policy, embedder=SentenceTransformerEmbedder(), writable=True) as memex:
+    with Memex(
+        Paths(args.home), policy=policy, embedder=SentenceTransformerEmbedder(), writable=True
+    ) as memex:
         if memex.index.count(principal=policy.principal("evaluator"))["chunks"] == 0:
             report = memex.ingest([str(args.dataset.resolve())])
-            print(f"built: {len(report.indexed)} documents, {report.chunks_added} chunks, {report.seconds:.0f} s")
+            print(
+                f"built: {len(report.indexed)} documents, {report.chunks_added} chunks, {report.seconds:.0f} s"
+            )
         principal = policy.principal("evaluator")
-        lists = {qid: candidates(memex, text, principal, args.depth) for qid, text in questions.queries.items()}
-    variants: dict[str, Callable] = {"dense only": lambda d, lx, docs: list(dict.fromkeys(docs[c] for c, _ in d))}
+        lists = {
+            qid: candidates(memex, text, principal, args.depth) for qid, text in questions.queries.items()
+        }
+    variants: dict[str, Callable] = {
+        "dense only": lambda d, lx, docs: list(dict.fromkeys(docs[c] for c, _ in d))
+    }
     variants["lexical only"] = lambda d, lx, docs: list(dict.fromkeys(docs[c] for c, _ in lx))
     for k in (10, 30, 60, 100):
         variants[f"rrf chunks k={k}"] = rrf_chunks(k, 1.0, 1.0)
@@ -118,7 +128,9 @@ def main() -> None:
     for name, fuse in variants.items():
         rankings = {qid: fuse(*lists[qid])[:100] for qid in lists}
         m = score(rankings, questions)
-        print(f"{name:28} {m['ndcg@10']:8.3f} {m['recall@10']:7.3f} {m['recall@100']:7.3f} {m['mrr@10']:7.3f}")
+        print(
+            f"{name:28} {m['ndcg@10']:8.3f} {m['recall@10']:7.3f} {m['recall@100']:7.3f} {m['mrr@10']:7.3f}"
+        )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from memex.index import Narrowing
 @pytest.fixture
 def notes(fake_memex, kestrel):
     folder = kestrel / "handbook"
-    (folder / "a-scattered.txt").write_text("Company days: the office is open. Tuesdays too.")
+    (folder / "a-scattered.txt").write_text("Early? The whole company office opens. Company opens early, whole office.")
     (folder / "b-verbatim.txt").write_text(
         "Some preamble about many other things that are not relevant at all to anything here. "
         "On Tuesdays the office opens early for the whole company, said the memo."

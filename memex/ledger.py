@@ -157,12 +157,14 @@ class Ledger:
         return {row[0] for row in rows}
 
     def find(self, target: str) -> list[str]:
-        """Source ids a `memex forget` target names: a source id, a URI, a root, or a folder."""
+        """Source ids a `memex forget` target names: a source id, a URI, a root, a folder, or a
+        file that holds several sources (an mbox: its messages' URIs are FILE#id)."""
         prefix = target.rstrip("/") + "/"
+        inside = target + "#"
         rows = self.db.execute(
             "SELECT source_id FROM sources WHERE source_id = ? OR uri = ? OR root = ? "
-            "OR substr(uri, 1, ?) = ? OR substr(root, 1, ?) = ?",
-            (target, target, target, len(prefix), prefix, len(prefix), prefix),
+            "OR substr(uri, 1, ?) = ? OR substr(root, 1, ?) = ? OR substr(uri, 1, ?) = ?",
+            (target, target, target, len(prefix), prefix, len(prefix), prefix, len(inside), inside),
         )
         return [row[0] for row in rows]
 

@@ -223,3 +223,14 @@ def test_policy_change_relabels_in_place(fake_memex, kestrel, company_policy):
     assert consistent(fake_memex) == ids_before  # nothing re-embedded or lost
     assert not engineering_files(alice)
     assert engineering_files(stricter.principal("erin"))
+
+
+def test_forget_a_mailbox_file_inside_an_ingested_folder(fake_memex, kestrel):
+    fake_memex.ingest([str(kestrel)])
+    mbox = kestrel / "mail" / "kestrel-2026.mbox"
+    in_mbox = {r.source_id for r in fake_memex.ledger.records() if r.uri.startswith(f"{mbox}#")}
+    assert len(in_mbox) >= 5
+    sources, chunks = fake_memex.ingestor().forget(str(mbox))
+    assert set(sources) == in_mbox and chunks >= len(in_mbox)
+    assert not any(r.uri.startswith(f"{mbox}#") for r in fake_memex.ledger.records())
+    consistent(fake_memex)

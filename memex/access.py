@@ -96,6 +96,12 @@ class Principal:
     roles: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     admin: bool = False
+    # Granted by a role with `all_access_lists: true`: passes every access list (labels and
+    # levels still apply). For the owner of a personal archive: their mail and chats are theirs.
+    all_access_lists: bool = False
+
+    def on_access_list(self, access: Access) -> bool:
+        return self.all_access_lists or bool(access.acl & self.identities)
 
 
 def allowed(*, principal: Principal, access: Access) -> bool:
@@ -106,7 +112,7 @@ def allowed(*, principal: Principal, access: Access) -> bool:
         return False
     if access.level not in principal.levels:
         return False
-    if access.restricted and not (access.acl & principal.identities):
+    if access.restricted and not principal.on_access_list(access):
         return False
     return True
 
@@ -121,7 +127,7 @@ def denial_reasons(*, principal: Principal, access: Access) -> list[str]:
         reasons.append(f"lacks label(s) {', '.join(missing)}")
     if access.level not in principal.levels:
         reasons.append(f"clearance {principal.clearance!r} is below level {access.level!r}")
-    if access.restricted and not (access.acl & principal.identities):
+    if access.restricted and not principal.on_access_list(access):
         reasons.append("is not on the document's access list")
     return reasons
 
@@ -136,6 +142,7 @@ class Role:
     level: str | None = None
     inherits: tuple[str, ...] = ()
     admin: bool = False
+    all_access_lists: bool = False
 
 
 @dataclass(frozen=True)
@@ -340,6 +347,7 @@ class Policy:
             roles=tuple(sorted(role_names)),
             groups=tuple(sorted(groups)),
             admin=any(r.admin for r in roles),
+            all_access_lists=any(r.all_access_lists for r in roles),
         )
 
     # -- labelling documents at ingest --

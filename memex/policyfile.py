@@ -162,13 +162,14 @@ class _Reader:
 
     def role(self, name: str, node: Node) -> Role:
         field = f"roles.{name}"
-        body = self.mapping(node, field, {"labels", "level", "inherits", "admin"})
+        body = self.mapping(node, field, {"labels", "level", "inherits", "admin", "all_access_lists"})
         return Role(
             name=name,
             labels=frozenset(self.names(body.get("labels"), f"{field}.labels")),
             level=self.name(body.get("level"), f"{field}.level"),
             inherits=self.names(body.get("inherits"), f"{field}.inherits"),
             admin=self.boolean(body.get("admin"), f"{field}.admin"),
+            all_access_lists=self.boolean(body.get("all_access_lists"), f"{field}.all_access_lists"),
         )
 
     def group(self, name: str, node: Node) -> Group:

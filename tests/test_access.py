@@ -18,6 +18,7 @@ roles:
   staff: {labels: [staff], level: internal}
   hr: {inherits: [staff], labels: [hr]}
   boss: {inherits: [hr], labels: [finance], level: secret}
+  auditor: {labels: [staff], level: internal, all_access_lists: true}
 groups:
   people: {roles: [hr], members: [hana], emails: [hr@x.example]}
 users:
@@ -25,6 +26,7 @@ users:
   sam: {roles: [staff], os_users: [sam]}
   bo: {roles: [boss]}
   nobody: {}
+  audrey: {roles: [auditor]}
 sources:
   - {name: all, match: {connector: files}, labels: [staff], level: internal}
   - {name: hr, match: {path: "hr/**"}, labels: [hr]}
@@ -71,6 +73,10 @@ def test_principal_resolution(policy):
         ("nobody", access([], "internal"), False),
         ("mallory", access([], "public"), False),  # unknown users see nothing
         ("bo", access(["staff"], "unknown-level"), False),  # a level the policy lacks
+        ("audrey", access(["staff"], "internal", acl=["email:x@y.example"]), True),  # passes access lists
+        ("audrey", access(["staff"], "internal", acl=[]), True),
+        ("audrey", access(["staff", "hr"], "internal", acl=[]), False),  # but not labels
+        ("audrey", access(["staff"], "secret", acl=[]), False),  # nor levels
     ],
 )
 def test_visibility_table(policy, user, chunk, expected):

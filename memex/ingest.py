@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from memex.access import Access, Policy
 from memex.chunking import chunk_elements
 from memex.documents import Chunk, Element, SourceDocument, chunk_id_for
-from memex.errors import AccessRefused, ParseError, UnsupportedFormat
+from memex.errors import AccessRefused, ConfigError, ParseError, UnsupportedFormat
 from memex.index import Index
 from memex.ledger import FAILED, INDEXED, PENDING, Ledger, SourceRecord
 from memex.plugins import connector_for
@@ -179,38 +179,64 @@ class Ingestor:
         options: dict[str, Any],
         pool: ParserPool,
     ) -> None:
+        """Stream the target's documents: check each (cheap), parse changed ones in the sandbox a
+        few ahead, embed and write in batches. Memory stays bounded whatever the target's size.
+        Sources the target no longer yields are removed, but only after a complete read."""
         connector_class = connector_for(target)
         root = _normalise_target(target)
         connector = connector_class(root, **options)
-        progress.begin(f"scanning {target}", None)
-        docs = list(connector.load())
-        progress.begin("files", len(docs))
-        candidates: list[_Candidate] = []
-        for doc in docs:
-            candidate = self._check(doc, root, report, retry_failed)
-            if candidate is None:
-                progress.advance("files")
-            else:
-                candidates.append(candidate)
+        progress.begin(f"reading {target}", None)
+        seen: set[str] = set()
+        complete = True
         batch: list[_Prepared] = []
         pending_chunks = 0
-        for candidate, parsed in self._parse_all(candidates, pool):
-            progress.advance("files")
+        waiting: dict[int, _Candidate] = {}
+        lookahead = 2 * pool.size + 2
+
+        def handle(candidate: _Candidate, parsed: list[Element] | ParseError) -> None:
+            nonlocal batch, pending_chunks
+            progress.advance(f"reading {target}")
             prepared = self._assemble(candidate, parsed, report)
             if prepared is None:
-                continue
+                return
             batch.append(prepared)
             pending_chunks += len(prepared.to_embed)
             if pending_chunks >= EMBED_BATCH_CHUNKS:
                 self._write(batch, report, progress)
                 batch, pending_chunks = [], 0
+
+        def drain(timeout: float | None) -> None:
+            for key, parsed in pool.poll(timeout):
+                handle(waiting.pop(key), parsed)
+
+        try:
+            for doc in connector.load():
+                seen.add(doc.source_id)
+                candidate = self._check(doc, root, report, retry_failed)
+                if candidate is None:
+                    progress.advance(f"reading {target}")
+                elif candidate.doc.isolated and candidate.doc.parse:
+                    key = len(seen)
+                    waiting[key] = candidate
+                    pool.submit(key, candidate.doc.parse)
+                    while pool.pending > lookahead:
+                        drain(None)
+                    drain(0.0)
+                else:
+                    handle(candidate, _parse_here(candidate.doc))
+        except (ParseError, ConfigError, OSError, ValueError) as exc:
+            complete = False
+            report.failures.append(Failure(target, f"stopped reading: {exc}", "failed"))
+        while pool.pending:
+            drain(None)
         self._write(batch, report, progress)
-        seen = {doc.source_id for doc in docs}
-        for source_id in sorted(self.ledger.sources_within(root) - seen):
-            record = self.ledger.get(source_id)
-            report.chunks_removed += self._remove_source(source_id)
-            report.removed.append(record.uri if record else source_id)
-        self.ledger.mark_root(root, connector_class.name)
+        if complete:
+            for source_id in sorted(self.ledger.sources_within(root) - seen):
+                record = self.ledger.get(source_id)
+                report.chunks_removed += self._remove_source(source_id)
+                report.removed.append(record.uri if record else source_id)
+        if complete or seen:
+            self.ledger.mark_root(root, connector_class.name)
 
     def _check(
         self, doc: SourceDocument, root: str, report: IngestReport, retry_failed: bool
@@ -242,23 +268,6 @@ class Ingestor:
             self._keep(record, doc, root, access, labeling.rules, report)
             return None
         return _Candidate(doc, root, content_hash, access, labeling.rules, record)
-
-    def _parse_all(
-        self, candidates: list[_Candidate], pool: ParserPool
-    ) -> Iterator[tuple[_Candidate, list[Element] | ParseError]]:
-        """Parse in the sandbox where the connector asks for it (in worker processes, while this
-        process embeds), else here."""
-        isolated = [(i, c.doc.parse) for i, c in enumerate(candidates) if c.doc.isolated and c.doc.parse]
-        for candidate in candidates:
-            if not (candidate.doc.isolated and candidate.doc.parse):
-                try:
-                    yield candidate, candidate.doc.elements()
-                except ParseError as exc:
-                    yield candidate, exc
-                except OSError as exc:
-                    yield candidate, ParseError(f"cannot read: {exc.strerror or exc}")
-        for i, result in pool.map(isolated):
-            yield candidates[i], result
 
     def _assemble(
         self, candidate: _Candidate, parsed: list[Element] | ParseError, report: IngestReport
@@ -358,6 +367,15 @@ class Ingestor:
         removed = self._remove_chunks(source_id)
         self.ledger.remove(source_id)
         return removed
+
+
+def _parse_here(doc: SourceDocument) -> list[Element] | ParseError:
+    try:
+        return doc.elements()
+    except ParseError as exc:
+        return exc
+    except OSError as exc:
+        return ParseError(f"cannot read: {exc.strerror or exc}")
 
 
 def _chunks_for(doc: SourceDocument, pieces: Iterable, access: Access) -> list[Chunk]:

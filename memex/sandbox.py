@@ -97,57 +97,54 @@ class _Worker:
 
 
 class ParserPool:
-    """Runs picklable callables in worker processes. `map` yields (key, result-or-ParseError) in
-    completion order; a task that times out or kills its worker yields a ParseError."""
+    """Runs picklable callables in worker processes. `submit` queues a task; `poll` returns
+    finished (key, result-or-ParseError) pairs; `map` wraps both with bounded look-ahead. A task
+    that times out or kills its worker gives a ParseError, and the worker is replaced."""
 
     def __init__(self, *, workers: int = 1, limits: Limits | None = None) -> None:
         self.size = max(1, workers)
         self.limits = limits or Limits()
         self._context = _context()
         self._idle: list[_Worker] = []
+        self._queue: deque[tuple[Any, Callable[[], Any]]] = deque()
+        self._busy: dict[Connection, _Worker] = {}
+        self._done: deque[tuple[Any, Any]] = deque()
         self.restarts = 0
 
+    @property
+    def pending(self) -> int:
+        """Tasks submitted whose results have not been returned by `poll` yet."""
+        return len(self._queue) + len(self._busy) + len(self._done)
+
+    def submit(self, key: Any, fn: Callable[[], Any]) -> None:
+        self._queue.append((key, fn))
+        self._dispatch()
+
+    def poll(self, timeout: float | None = 0.0) -> list[tuple[Any, Any]]:
+        """Finished results; waits up to `timeout` seconds (None: until one is ready) if none is."""
+        self._dispatch()
+        if not self._done and self._busy:
+            deadline = min(w.task[1] + self.limits.timeout for w in self._busy.values() if w.task)
+            wait_for = max(0.0, deadline - time.monotonic())
+            if timeout is not None:
+                wait_for = min(wait_for, timeout)
+            for conn in wait(list(self._busy), timeout=wait_for):
+                self._collect(conn)
+            self._expire()
+            self._dispatch()
+        done = list(self._done)
+        self._done.clear()
+        return done
+
     def map(self, tasks: Iterable[tuple[Any, Callable[[], Any]]]) -> Iterator[tuple[Any, Any]]:
-        queue = deque(tasks)
-        busy: dict[Connection, _Worker] = {}
-        while queue or busy:
-            while queue and len(busy) < self.size:
-                worker = self._idle.pop() if self._idle else _Worker(self._context, self.limits)
-                key, fn = queue.popleft()
-                try:
-                    worker.send(key, fn)
-                except (OSError, ValueError) as exc:  # the worker died between tasks
-                    self._replace(worker)
-                    yield key, ParseError(f"cannot hand the file to a parser process ({exc})")
-                    continue
-                except Exception as exc:  # the task cannot be pickled: a connector bug
-                    self._idle.append(worker)
-                    yield key, ParseError(f"cannot hand the file to a parser process ({exc})")
-                    continue
-                busy[worker.conn] = worker
-            if not busy:
-                continue
-            now = time.monotonic()
-            deadline = min(w.task[1] + self.limits.timeout for w in busy.values() if w.task)
-            for conn in wait(list(busy), timeout=max(0.0, deadline - now)):
-                worker = busy.pop(conn)
-                key = worker.task[0] if worker.task else None
-                try:
-                    _, (status, value) = conn.recv()
-                except (EOFError, OSError):
-                    self._replace(worker)
-                    yield key, ParseError(_death_reason(worker, self.limits))
-                    continue
-                worker.task = None
-                self._idle.append(worker)
-                yield key, value
-            now = time.monotonic()
-            for conn, worker in list(busy.items()):
-                if worker.task and now - worker.task[1] >= self.limits.timeout:
-                    busy.pop(conn)
-                    key = worker.task[0]
-                    self._replace(worker)
-                    yield key, ParseError(f"refused: parsing took longer than {self.limits.timeout:g} s")
+        lookahead = 2 * self.size + 2
+        for key, fn in tasks:
+            self.submit(key, fn)
+            while self.pending > lookahead:
+                yield from self.poll(None)
+            yield from self.poll(0.0)
+        while self.pending:
+            yield from self.poll(None)
 
     def run(self, fn: Callable[[], Any]) -> Any:
         """One task, synchronously; raises its ParseError."""
@@ -157,14 +154,56 @@ class ParserPool:
             return result
         raise ParseError("no result")  # pragma: no cover
 
+    def _dispatch(self) -> None:
+        while self._queue and len(self._busy) < self.size:
+            worker = self._idle.pop() if self._idle else _Worker(self._context, self.limits)
+            key, fn = self._queue.popleft()
+            try:
+                worker.send(key, fn)
+            except (OSError, ValueError) as exc:  # the worker died between tasks
+                self._replace(worker)
+                self._done.append((key, ParseError(f"cannot hand the file to a parser process ({exc})")))
+                continue
+            except Exception as exc:  # the task cannot be pickled: a connector bug
+                self._idle.append(worker)
+                self._done.append((key, ParseError(f"cannot hand the file to a parser process ({exc})")))
+                continue
+            self._busy[worker.conn] = worker
+
+    def _collect(self, conn: Connection) -> None:
+        worker = self._busy.pop(conn)
+        key = worker.task[0] if worker.task else None
+        try:
+            _, (_status, value) = conn.recv()
+        except (EOFError, OSError):
+            self._replace(worker)
+            self._done.append((key, ParseError(_death_reason(worker, self.limits))))
+            return
+        worker.task = None
+        self._idle.append(worker)
+        self._done.append((key, value))
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for conn, worker in list(self._busy.items()):
+            if worker.task and now - worker.task[1] >= self.limits.timeout:
+                self._busy.pop(conn)
+                key = worker.task[0]
+                self._replace(worker)
+                self._done.append(
+                    (key, ParseError(f"refused: parsing took longer than {self.limits.timeout:g} s"))
+                )
+
     def _replace(self, worker: _Worker) -> None:
         worker.kill()
         self.restarts += 1
 
     def close(self) -> None:
-        for worker in self._idle:
+        for worker in [*self._idle, *self._busy.values()]:
             worker.stop()
-        self._idle = []
+        self._idle, self._busy = [], {}
+        self._queue.clear()
+        self._done.clear()
 
     def __enter__(self) -> ParserPool:
         return self

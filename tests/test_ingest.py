@@ -234,3 +234,54 @@ def test_forget_a_mailbox_file_inside_an_ingested_folder(fake_memex, kestrel):
     assert set(sources) == in_mbox and chunks >= len(in_mbox)
     assert not any(r.uri.startswith(f"{mbox}#") for r in fake_memex.ledger.records())
     consistent(fake_memex)
+
+
+def _fake_connector(count, fail_after=None):
+    from functools import partial
+
+    from memex.connector import Connector
+    from memex.documents import SourceDocument
+    from tests import hostile
+
+    class Stream(Connector):
+        name = "stream"
+        yielded = 0
+
+        def load(self):
+            for i in range(count):
+                if fail_after is not None and i == fail_after:
+                    raise OSError("the stream broke")
+                Stream.yielded += 1
+                text = f"record number {i} about kestrels"
+                yield SourceDocument(
+                    source_id=f"stream:{i}",
+                    uri=f"stream://{i}",
+                    title=f"record {i}",
+                    connector="stream",
+                    attributes={"connector": "files", "path": "/kestrel/handbook/stream"},
+                    read_bytes=text.encode,
+                    parse=partial(hostile.fine, text),
+                )
+
+    return Stream
+
+
+def test_ingest_streams_and_a_broken_read_removes_nothing(fake_memex, monkeypatch):
+    import memex.ingest as ingest_module
+
+    monkeypatch.setattr(ingest_module, "connector_for", lambda target: _fake_connector(600))
+    first = fake_memex.ingest(["stream://all"])
+    assert len(first.indexed) == 600 and first.failures == []
+    broken = _fake_connector(600, fail_after=250)
+    monkeypatch.setattr(ingest_module, "connector_for", lambda target: broken)
+    report = fake_memex.ingest(["stream://all"])
+    assert [(f.uri, f.reason) for f in report.failures] == [
+        ("stream://all", "stopped reading: the stream broke")
+    ]
+    assert report.removed == [] and report.unchanged == 250  # what it could not read is kept
+    assert len(fake_memex.ledger.records(status="indexed")) == 600
+    consistent(fake_memex)
+    shorter = _fake_connector(400)
+    monkeypatch.setattr(ingest_module, "connector_for", lambda target: shorter)
+    assert len(fake_memex.ingest(["stream://all"]).removed) == 200  # a complete read removes
+    consistent(fake_memex)

@@ -184,10 +184,11 @@ def test_failures_are_clear_and_leave_no_state(server, memex, memex_home, monkey
             monkeypatch.delenv("MEMEX_IMAP_PASSWORD", raising=False)
         else:
             monkeypatch.setenv("MEMEX_IMAP_PASSWORD", password)
-        with pytest.raises(ImapError) as caught:
-            memex.ingest([target])
-        assert str(caught.value).startswith(message), str(caught.value)
-        assert PASSWORD not in str(caught.value) and "wrong password" not in str(caught.value)
+        report = memex.ingest([target])
+        (failure,) = report.failures
+        assert (failure.uri, failure.kind) == (target, "failed")
+        assert failure.reason.startswith(f"stopped reading: {message}"), failure.reason
+        assert PASSWORD not in failure.reason and "wrong password" not in failure.reason
         assert memex.ledger.records() == [] and memex.index.chunk_ids() == set()
         assert memex.ledger.roots() == []
     assert not (memex_home / "mail").exists()
@@ -226,7 +227,9 @@ def test_the_cli_reports_a_bad_login_without_the_password(server, memex_home, tm
         [sys.executable, "-m", "memex.cli", "ingest", mailbox_url(server, "INBOX"), "--json"],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 2  # reported as a target that could not be read; nothing written
+    (failure,) = json.loads(result.stdout)["failures"]
+    assert failure["kind"] == "failed" and failure["reason"].startswith("stopped reading: ")
     output = result.stdout + result.stderr
     assert f"IMAP login failed for tester@127.0.0.1 at 127.0.0.1:{server.port}" in output
     assert "not-the-password" not in output

@@ -158,9 +158,14 @@ class Memex:
         return Ingestor(policy=self.policy, index=self.index, ledger=self.ledger, pool=self.pool)
 
     def ingest(
-        self, targets: list[str], *, progress: Progress | None = None, retry_failed: bool = False
+        self,
+        targets: list[str],
+        *,
+        progress: Progress | None = None,
+        retry_failed: bool = False,
+        options: dict[str, Any] | None = None,
     ) -> IngestReport:
-        return self.ingestor().ingest(targets, progress=progress, retry_failed=retry_failed)
+        return self.ingestor().ingest(targets, progress=progress, retry_failed=retry_failed, options=options)
 
     def rebuild(self, *, progress: Progress | None = None) -> IngestReport:
         """Rebuild the index from scratch: every root in the ledger is read and embedded again."""

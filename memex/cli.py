@@ -95,6 +95,13 @@ def ingest(
     retry_failed: bool = typer.Option(
         False, "--retry-failed", help="Try unchanged files that failed before again."
     ),
+    option: list[str] = typer.Option(
+        [],
+        "--option",
+        "-o",
+        metavar="KEY=VALUE",
+        help="An option for the connector (repeatable), e.g. -o workspace=acme or -o window_gap_minutes=60.",
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Index files and folders. Unchanged files are skipped; files deleted from an ingested
@@ -102,8 +109,9 @@ def ingest(
     from memex.progress import RichProgress
 
     try:
+        options = _options(option)
         with _open(writable=True) as memex, RichProgress(enabled=not as_json) as progress:
-            report = memex.ingest(paths, progress=progress, retry_failed=retry_failed)
+            report = memex.ingest(paths, progress=progress, retry_failed=retry_failed, options=options)
     except MemexError as exc:
         _fail(exc, as_json)
     if as_json:
@@ -112,6 +120,16 @@ def ingest(
         _print_report(report)
     if not report.ok:
         raise typer.Exit(2)
+
+
+def _options(pairs: list[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise MemexError(f"--option wants KEY=VALUE, got {pair!r}")
+        options[key.strip()] = value
+    return options
 
 
 def _print_report(report) -> None:

@@ -220,3 +220,28 @@ def test_ingest_reports_failures_with_exit_code_2(tmp_path):
     assert report["indexed"] == 1 and report["failures"] == [
         {"source": str(folder / "empty.md"), "kind": "failed", "reason": "the file is empty"}
     ]
+
+
+def test_ingest_options_must_be_key_value(tmp_path):
+    result = memex("ingest", str(tmp_path), "-o", "workspace", "--json", home=tmp_path / "h", check=False)
+    assert result.returncode == 1
+    assert json.loads(result.stdout)["error"] == "--option wants KEY=VALUE, got 'workspace'"
+
+
+@pytest.mark.slow
+def test_ingest_options_reach_the_connector(tmp_path):
+    import shutil
+
+    from tests.conftest import EXAMPLES
+
+    chat = tmp_path / "kestrel" / "chat"
+    shutil.copytree(EXAMPLES / "chat", chat)
+    home = tmp_path / "home"
+    memex("init", "--policy", "company.yaml", home=home)
+    result = memex("ingest", str(chat), "-o", "workspace=acme", "--json", home=home, check=False)
+    # The option renamed the workspace, so the company's rules (for workspace kestrel) no longer
+    # match: every window is refused, by name, and nothing is stored.
+    report = json.loads(result.stdout)
+    assert result.returncode == 2 and report["indexed"] == 0 and report["failures"]
+    assert all(f["source"].startswith("slack://acme/") for f in report["failures"])
+    assert all(f["kind"] == "refused" and "workspace=acme" in f["reason"] for f in report["failures"])

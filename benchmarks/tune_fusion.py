@@ -91,6 +91,29 @@ def convex(alpha: float) -> Callable:
     return fuse
 
 
+def convex_chunks(alpha: float, normalise: str = "minmax") -> Callable:
+    def fuse(dense: Ranking, lexical: Ranking, docs: dict[str, str]) -> list[str]:
+        def scaled(ranking: Ranking) -> dict[str, float]:
+            values = [v for _, v in ranking]
+            if not values:
+                return {}
+            if normalise == "z":
+                mean = sum(values) / len(values)
+                sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 or 1.0
+                return {c: (v - mean) / sd for c, v in ranking}
+            low, high = min(values), max(values)
+            return {c: (v - low) / (high - low or 1.0) for c, v in ranking}
+
+        d, lx = scaled(dense), scaled(lexical)
+        floor_d = min(d.values(), default=0.0)
+        floor_l = min(lx.values(), default=0.0)
+        scores = {c: alpha * d.get(c, floor_d) + (1 - alpha) * lx.get(c, floor_l) for c in set(d) | set(lx)}
+        ordered = sorted(scores, key=lambda c: -scores[c])
+        return list(dict.fromkeys(docs[c] for c in ordered))
+
+    return fuse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -124,6 +147,9 @@ def main() -> None:
         variants[f"rrf docs k=60 dense x{w}"] = rrf_docs(60, w, 1.0)
     for alpha in (0.3, 0.4, 0.5, 0.6, 0.7):
         variants[f"convex alpha={alpha}"] = convex(alpha)
+    for alpha in (0.4, 0.5, 0.6):
+        variants[f"convex chunks alpha={alpha}"] = convex_chunks(alpha)
+        variants[f"convex chunks z alpha={alpha}"] = convex_chunks(alpha, "z")
     print(f"{'variant':28} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} {'MRR@10':>7}")
     for name, fuse in variants.items():
         rankings = {qid: fuse(*lists[qid])[:100] for qid in lists}

@@ -122,7 +122,8 @@ class Ingestor:
         progress = progress or _Silent()
         report = IngestReport()
         started = time.monotonic()
-        self.remove_orphans()
+        if self._may_have_orphans():
+            self.remove_orphans()
         own_pool = self.pool is None
         pool = self.pool or ParserPool()
         try:
@@ -143,6 +144,13 @@ class Ingestor:
             removed_chunks += self._remove_source(source_id)
         self.ledger.drop_root(resolved)
         return source_ids, removed_chunks
+
+    def _may_have_orphans(self) -> bool:
+        """Cheap: a crash leaves a pending source, a lost ledger leaves unequal counts."""
+        if self.ledger.counts().get(PENDING):
+            return True
+        ledger_chunks = self.ledger.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return self.index.sizes() != (ledger_chunks, ledger_chunks)
 
     def remove_orphans(self) -> int:
         """Delete index chunks the ledger does not know (left by a crash or a restored ledger)."""

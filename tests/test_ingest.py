@@ -164,6 +164,14 @@ def test_orphan_chunks_are_removed(fake_memex, kestrel):
     consistent(fake_memex)
 
 
+def test_the_next_ingest_notices_orphans_by_their_counts(fake_memex, kestrel):
+    fake_memex.ingest([str(kestrel / "handbook")])
+    victim = fake_memex.ledger.records()[0]
+    fake_memex.ledger.remove(victim.source_id)
+    fake_memex.ingest([str(kestrel / "engineering")])  # nothing pending: only the counts differ
+    consistent(fake_memex)
+
+
 def test_forget_removes_a_folder(fake_memex, kestrel):
     fake_memex.ingest([str(kestrel)])
     sources, chunks = fake_memex.ingestor().forget(str(kestrel / "hr"))

@@ -130,6 +130,11 @@ class Index:
         """Every stored chunk id (for reconciling with the ledger; carries no text)."""
         return self._lexical.chunk_ids() | self._vectors.ids()
 
+    def sizes(self) -> tuple[int, int]:
+        """How many chunks each half holds (a cheap consistency check; carries nothing else)."""
+        lexical = self._lexical.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return lexical, self._vectors.collection.count()
+
     def existing(self, ids: Iterable[str]) -> set[str]:
         """Which of `ids` are fully stored (in both halves of the index)."""
         ids = list(ids)

@@ -12,8 +12,9 @@ from memex.access import Principal
 from memex.documents import Hit
 from memex.index import NO_NARROWING, Index, Narrowing
 from memex.llm import LanguageModel, Message
-from memex.output_rules import clean_answer
+from memex.output_rules import SafeStream, clean_answer
 from memex.prompting import build_messages
+from memex.timeparse import DateRange
 
 NO_ANSWER = "The archives you can read do not contain an answer to that question."
 # Below these, a hit is not about the question (all-MiniLM-L6-v2 cosine; see BENCHMARKS.md).
@@ -71,6 +72,7 @@ class Answer:
     evidence: list[Evidence] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    dates: DateRange | None = None  # the question's time expression, applied as a date filter
 
     @property
     def answered(self) -> bool:
@@ -82,6 +84,7 @@ class Answer:
             "answer": self.text,
             "citations": [c.to_json() for c in self.citations],
             "evidence": [e.to_json() for e in self.evidence],
+            "dates": self.dates.to_json() if self.dates else None,
         }
 
 
@@ -121,8 +124,8 @@ def answer_question(
             n=n,
             chunk_id=hit.chunk_id,
             source=hit.uri,
-            title=hit.title,
-            section=hit.section,
+            title=clean_answer(hit.title),  # a title is the document's: an e-mail subject, a file name
+            section=clean_answer(hit.section),
             page=hit.page,
             labels=tuple(sorted(hit.access.labels)),
         )
@@ -130,41 +133,17 @@ def answer_question(
     ]
     allowed_urls = {c.source for c in citations}
     pieces: list[str] = []
-    streamer = _SafeStreamer(allowed_urls, on_token)
+    streamer = SafeStream(on_token, allowed_urls)
     for piece in model.stream(messages, max_tokens=max_tokens):
         pieces.append(piece)
         streamer.feed(piece)
     streamer.close()
     text = clean_answer("".join(pieces), allowed_urls=allowed_urls).strip() or NO_ANSWER
-    evidence = best_sentences(question, used, index.embedder)
+    evidence = [  # quoted from the sources: shown under the same rules as the answer
+        Evidence(e.n, clean_answer(e.sentence, allowed_urls=allowed_urls), e.score)
+        for e in best_sentences(question, used, index.embedder)
+    ]
     return Answer(question, text, citations, evidence, used, messages)
-
-
-class _SafeStreamer:
-    """Streams the answer line by line through the output rules, so nothing the rules would
-    remove is ever shown, even for a moment."""
-
-    def __init__(self, allowed_urls: set[str], sink: Callable[[str], None] | None) -> None:
-        self.allowed_urls = allowed_urls
-        self.sink = sink
-        self.buffer = ""
-
-    def feed(self, piece: str) -> None:
-        if self.sink is None:
-            return
-        self.buffer += piece
-        while "\n" in self.buffer:
-            line, self.buffer = self.buffer.split("\n", 1)
-            self.sink(clean_answer(line, allowed_urls=self.allowed_urls) + "\n")
-        # A partial line is held only while it could still become a link or an image.
-        if not re.search(r"[\[\]()<>:/!]|www|\w+\.\w", self.buffer) and self.buffer.endswith(" "):
-            self.sink(self.buffer)
-            self.buffer = ""
-
-    def close(self) -> None:
-        if self.sink is not None and self.buffer:
-            self.sink(clean_answer(self.buffer, allowed_urls=self.allowed_urls))
-            self.buffer = ""
 
 
 def best_sentences(question: str, hits: Sequence[Hit], embedder, *, limit: int = 3) -> list[Evidence]:

@@ -3,10 +3,14 @@ opened on first use. Tests inject fakes through the constructor."""
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
+import os
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from memex import config
 from memex.access import Policy, Principal
@@ -21,6 +25,7 @@ from memex.llm import LanguageModel, LlamaCppModel, OpenAICompatibleModel
 from memex.locking import StoreLock
 from memex.policyfile import load_policy
 from memex.sandbox import Limits, ParserPool
+from memex.timeparse import DateRange, find_dates
 
 
 class Memex:
@@ -186,8 +191,11 @@ class Memex:
         mode: str = "hybrid",
         actor: str | None = None,
         channel: str = "cli",
+        dates: DateRange | None = None,
     ):
+        """`dates` (from `find_dates`) keeps only chunks dated within the range."""
         self._require_content(principal)
+        narrowing = within(narrowing, dates)
         hits = self.index.search(query, principal=principal, k=k, narrowing=narrowing, mode=mode)
         self.audit.record(
             principal=principal, action="search", question=query, hits=hits, actor=actor, channel=channel
@@ -204,7 +212,10 @@ class Memex:
         on_token: Callable[[str], None] | None = None,
         actor: str | None = None,
         channel: str = "cli",
+        dates: DateRange | None = None,
     ) -> Answer:
+        """`dates` (from `find_dates`) keeps only chunks dated within the range; the answer
+        says which range was applied."""
         self._require_content(principal)
         answer = answer_question(
             question,
@@ -212,10 +223,11 @@ class Memex:
             index=self.index,
             model=self.model,
             k=k or self.settings.k,
-            narrowing=narrowing,
+            narrowing=within(narrowing, dates),
             max_tokens=self.settings.max_answer_tokens,
             on_token=on_token,
         )
+        answer.dates = dates
         self.audit.record(
             principal=principal,
             action="ask",
@@ -225,6 +237,12 @@ class Memex:
             channel=channel,
         )
         return answer
+
+    @staticmethod
+    def find_dates(question: str, *, now: datetime | None = None) -> DateRange | None:
+        """The date range a question's time expressions name ("last week", "in March 2024"),
+        relative to `now` (default: the local time), or None."""
+        return find_dates(question, now or local_now())
 
     def show(self, source: str, *, principal: Principal, actor: str | None = None, channel: str = "cli"):
         """The readable chunks of one source, in order. A source the principal may not read
@@ -284,6 +302,33 @@ class Memex:
                 "nothing you can read is indexed yet: run `memex ingest PATH` first"
                 + ("" if principal.known else f" (user {principal.name!r} is not in the policy)")
             )
+
+
+def local_now() -> datetime:
+    """Now in the local time zone, as a named zone where one can be found (TZ, /etc/localtime),
+    so that a range crossing a daylight-saving change still starts and ends at local midnight."""
+    now = datetime.now().astimezone()
+    names = [os.environ.get("TZ", "").lstrip(":")]
+    target = os.path.realpath("/etc/localtime")
+    if "/zoneinfo/" in target:
+        names.append(target.split("/zoneinfo/", 1)[1])
+    for name in filter(None, names):
+        try:
+            return now.astimezone(ZoneInfo(name))
+        except (ValueError, ZoneInfoNotFoundError):
+            continue
+    return now
+
+
+def within(narrowing: Narrowing, dates: DateRange | None) -> Narrowing:
+    """`narrowing` further narrowed to `dates` (both date bounds apply: it only narrows)."""
+    if dates is None:
+        return narrowing
+    low = [d for d in (narrowing.date_from, dates.date_from) if d is not None]
+    high = [d for d in (narrowing.date_to, dates.date_to) if d is not None]
+    return dataclasses.replace(
+        narrowing, date_from=max(low) if low else None, date_to=min(high) if high else None
+    )
 
 
 def _replace(settings: config.Settings, **changes: Any) -> config.Settings:

@@ -25,6 +25,11 @@ _state: dict[str, Any] = {"policy": None}
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 AS_USER = typer.Option(None, "--as", metavar="USER", help="Act as this policy user (admins only; audited).")
+NO_DATES = typer.Option(
+    False,
+    "--no-dates",
+    help="Do not read time expressions in the question (\"last week\", \"in March 2024\") as a date filter.",
+)
 
 
 @app.callback()
@@ -152,14 +157,18 @@ def search(
     query: str = typer.Argument(..., help="What to look for."),
     k: int = typer.Option(10, "-k", help="How many hits."),
     mode: str = typer.Option("hybrid", "--mode", help="hybrid, dense (embeddings) or lexical (BM25)."),
+    no_dates: bool = NO_DATES,
     as_user: Optional[str] = AS_USER,
     as_json: bool = JSON,
 ) -> None:
-    """Ranked passages for QUERY, without the language model."""
+    """Ranked passages for QUERY, without the language model. Time expressions in QUERY ("last
+    week", "in March 2024") keep only passages of those dates (the range is shown on stderr)."""
     try:
         with _open() as memex:
             principal, actor = memex.cli_principal(as_user)
-            hits = memex.search(query, principal=principal, k=k, mode=mode, actor=actor)
+            dates = None if no_dates else memex.find_dates(query)
+            _say_dates(dates)
+            hits = memex.search(query, principal=principal, k=k, mode=mode, actor=actor, dates=dates)
     except MemexError as exc:
         _fail(exc, as_json)
     if as_json:
@@ -183,10 +192,12 @@ def ask(
     question: str = typer.Argument(..., help="Your question."),
     k: Optional[int] = typer.Option(None, "-k", help="How many passages to give the model (default 5)."),
     model: Optional[str] = typer.Option(None, "--model", metavar="PATH.gguf", help="Use another GGUF model."),
+    no_dates: bool = NO_DATES,
     as_user: Optional[str] = AS_USER,
     as_json: bool = JSON,
 ) -> None:
-    """Answer QUESTION from your archives with the local model, citing numbered sources."""
+    """Answer QUESTION from your archives with the local model, citing numbered sources. Time
+    expressions in QUESTION ("next Tuesday", "last week") keep only sources of those dates."""
 
     def on_token(piece: str) -> None:
         typer.echo(piece, nl=False)
@@ -195,8 +206,16 @@ def ask(
     try:
         with _open(model_path=model) as memex:
             principal, actor = memex.cli_principal(as_user)
+            dates = None if no_dates else memex.find_dates(question)
+            if not as_json:
+                _say_dates(dates)
             answer = memex.ask(
-                question, principal=principal, k=k, on_token=None if as_json else on_token, actor=actor
+                question,
+                principal=principal,
+                k=k,
+                on_token=None if as_json else on_token,
+                actor=actor,
+                dates=dates,
             )
     except MemexError as exc:
         _fail(exc, as_json)
@@ -212,6 +231,11 @@ def ask(
         typer.secho("\nEvidence:", bold=True)
         for item in answer.evidence:
             typer.echo(f"[{item.n}] {item.sentence}")
+
+
+def _say_dates(dates) -> None:
+    if dates is not None:
+        typer.secho(f"Dates: {dates.describe()}; --no-dates for all dates.", err=True, dim=True)
 
 
 @app.command()

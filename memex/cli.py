@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 import typer
 
+from memex.cli_service import serve, token_app, users_app
 from memex.errors import MemexError
 
 app = typer.Typer(
@@ -20,6 +21,9 @@ app = typer.Typer(
 )
 policy_app = typer.Typer(help="Check and explain access policies.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
+app.add_typer(users_app, name="users")
+app.add_typer(token_app, name="token")
+app.command("serve")(serve)
 
 _state: dict[str, Any] = {"policy": None}
 

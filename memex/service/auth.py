@@ -1,0 +1,108 @@
+"""Identity at the edge: a bearer token names a policy user; the policy (re-read when its file
+changes) turns that user into a principal, at every request. Nothing else in a request (body,
+query, other headers) is consulted."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from memex.access import Policy, Principal
+from memex.errors import MemexError
+from memex.policyfile import load_policy
+from memex.service.tokens import TokenStore
+
+log = logging.getLogger(__name__)
+
+
+class Unauthenticated(MemexError):
+    """No usable token: HTTP 401."""
+
+
+class Forbidden(MemexError):
+    """A valid token whose user may not do this: HTTP 403."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: the principal, and the token that proved it (for the audit log)."""
+
+    principal: Principal
+    token_id: str
+
+    @property
+    def actor(self) -> str:
+        return f"{self.principal.name} (token {self.token_id})"
+
+
+class PolicySource:
+    """The policy in force. With a file, it is re-read when the file changes (after `memex users
+    add` or an edit); an invalid new version is refused and the last good one stays in force."""
+
+    def __init__(self, policy: Policy, path: Path | None = None) -> None:
+        self._policy = policy
+        self._path = path
+        self._stamp = self._stat()
+        self._lock = threading.Lock()
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        if self._path is None:
+            return None
+        try:
+            st = os.stat(self._path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_ino, st.st_size)
+
+    def current(self) -> Policy:
+        if self._path is None:
+            return self._policy
+        stamp = self._stat()
+        if stamp is not None and stamp != self._stamp:
+            with self._lock:
+                if stamp != self._stamp:
+                    try:
+                        self._policy = load_policy(self._path)
+                        log.info("policy %s reloaded", self._path)
+                    except MemexError as exc:
+                        log.error(
+                            "policy %s changed but is invalid; keeping the previous one: %s", self._path, exc
+                        )
+                    self._stamp = stamp
+        return self._policy
+
+
+class Authenticator:
+    def __init__(self, tokens: TokenStore, policy: PolicySource) -> None:
+        self.tokens = tokens
+        self.policy = policy
+
+    def caller(self, authorization: str | None) -> Caller:
+        """The caller behind an `Authorization` header value. Raises Unauthenticated (401) for a
+        missing, malformed, unknown, revoked or expired token and Forbidden (403) for a valid
+        token whose user is no longer in the policy."""
+        if not authorization:
+            raise Unauthenticated("missing bearer token (Authorization: Bearer mx_...)")
+        scheme, _, presented = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not presented.strip():
+            raise Unauthenticated("invalid or unknown token")
+        verdict = self.tokens.verify(presented.strip())
+        if verdict.info is None:
+            # Expired is worth saying (the holder should ask for a new one); anything else is
+            # one answer, so that probing tells nothing.
+            if verdict.reason == "expired token":
+                raise Unauthenticated("token expired; ask an admin for a new one")
+            raise Unauthenticated("invalid or unknown token")
+        principal = self.policy.current().principal(verdict.info.user)
+        if not principal.known:
+            raise Forbidden(f"user {verdict.info.user!r} is not in the policy")
+        return Caller(principal, verdict.info.id)
+
+    def admin(self, authorization: str | None) -> Caller:
+        caller = self.caller(authorization)
+        if not caller.principal.admin:
+            raise Forbidden("this needs an admin")
+        return caller

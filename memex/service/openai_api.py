@@ -1,0 +1,168 @@
+"""An OpenAI-compatible front door (/v1/chat/completions and /v1/models), so stock OpenAI
+clients and chat front ends can use memex as a model.
+
+The last user message is the question (memex answers one question at a time from the archives;
+earlier turns and system messages are not instructions it follows). `model`, `user`,
+`temperature` and every other field are accepted and ignored: the caller's token decides whose
+profile applies, and nothing in the body can change that. The reply is the answer followed by
+its numbered sources and the evidence sentences, as text; `memex` in the reply carries them as
+data too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from memex.answer import Answer
+from memex.service.auth import Caller
+from memex.service.core import AnswerStream, BadRequest
+from memex.service.routes import KEEPALIVE_SECONDS, SSE_HEADERS, caller, error_body, service_of
+
+MODEL_ID = "memex"
+router = APIRouter(prefix="/v1")
+
+
+@router.get("/models")
+def models(who: Caller = Depends(caller)) -> dict[str, Any]:
+    return {
+        "object": "list",
+        "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "memex"}],
+    }
+
+
+@router.post("/chat/completions")
+async def chat_completions(request: Request, who: Caller = Depends(caller)) -> Any:
+    body = await _json_body(request)
+    question = last_user_message(body.get("messages"))
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise BadRequest("stream must be true or false")
+    service = service_of(request)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+    created = int(time.time())
+    if not stream:
+        job = await run_in_threadpool(service.submit_ask, who, question, channel="openai")
+        try:
+            answer = await asyncio.wrap_future(job.future)
+        finally:
+            job.cancel()
+        content = answer_text(answer)
+        return {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": MODEL_ID,
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+            ],
+            "usage": _usage(question, content),
+            "memex": _extras(answer),
+        }
+    answer_stream = await service.ask_streaming(who, question, channel="openai")
+    return StreamingResponse(
+        _chunks(answer_stream, completion_id, created), media_type="text/event-stream", headers=SSE_HEADERS
+    )
+
+
+async def _chunks(stream: AnswerStream, completion_id: str, created: int) -> AsyncIterator[str]:
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        data = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": MODEL_ID,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        while True:
+            event = await stream.next(KEEPALIVE_SECONDS)
+            if event is None:
+                yield ": waiting for the model\n\n"
+                continue
+            kind, value = event
+            if kind == "token":
+                yield chunk({"content": value})
+                continue
+            if kind == "answer":
+                tail = sources_text(value)
+                if tail:
+                    yield chunk({"content": "\n\n" + tail})
+                yield chunk({}, "stop", memex=_extras(value))
+            else:
+                yield f"data: {json.dumps({'error': {'message': error_body(value)['error'], 'type': 'server_error'}})}\n\n"
+            yield "data: [DONE]\n\n"
+            return
+    finally:
+        stream.cancel()
+
+
+def last_user_message(messages: Any) -> str:
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("messages must be a non-empty list")
+    for message in reversed(messages):
+        if isinstance(message, dict) and message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):  # content parts: the text ones
+                texts = [
+                    part.get("text", "")
+                    for part in content
+                    if isinstance(part, dict)
+                    and part.get("type") == "text"
+                    and isinstance(part.get("text"), str)
+                ]
+                if any(t.strip() for t in texts):
+                    return "\n".join(texts)
+            raise BadRequest("the last user message has no text")
+    raise BadRequest("messages must contain a user message (its text is the question)")
+
+
+def sources_text(answer: Answer) -> str:
+    lines = []
+    if answer.citations:
+        lines.append("Sources:")
+        lines += [f"[{c.n}] {c.location()}" for c in answer.citations]
+    if answer.evidence:
+        lines.append("")
+        lines.append("Evidence:")
+        lines += [f"[{e.n}] {e.sentence}" for e in answer.evidence]
+    return "\n".join(lines)
+
+
+def answer_text(answer: Answer) -> str:
+    tail = sources_text(answer)
+    return answer.text + ("\n\n" + tail if tail else "")
+
+
+def _extras(answer: Answer) -> dict[str, Any]:
+    data = answer.to_json()
+    return {"citations": data["citations"], "evidence": data["evidence"]}
+
+
+def _usage(question: str, content: str) -> dict[str, int]:
+    prompt, completion = len(question) // 4 + 1, len(content) // 4 + 1  # an estimate, as the docs say
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body

@@ -1,0 +1,76 @@
+"""Helpers for the service tests: a Service over an injected Memex (fakes), tokens, and a live
+uvicorn server on a free loopback port for clients that need a real socket (Chromium, MCP,
+the OpenAI client)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from memex.access import Policy
+from memex.app import Memex
+from memex.service.auth import Authenticator, PolicySource
+from memex.service.core import Service
+from memex.service.tokens import TokenStore
+
+
+def make_service(
+    memex: Memex,
+    *,
+    policy: Policy | None = None,
+    policy_path: Path | None = None,
+    **kwargs,
+) -> tuple[Service, TokenStore]:
+    tokens = TokenStore(memex.paths.root / "tokens.sqlite")
+    source = PolicySource(policy or memex.policy, policy_path)
+    return Service(memex, Authenticator(tokens, source), **kwargs), tokens
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def live_server(app) -> Iterator[str]:
+    """Serve `app` with uvicorn in a thread; yields its base URL (ending in /)."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+def parse_sse(text: str) -> list[tuple[str, str]]:
+    """(event name, data) for each event of a text/event-stream body; comments are skipped."""
+    events = []
+    for block in text.split("\n\n"):
+        name, data = "message", []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].strip())
+        if data:
+            events.append((name, "\n".join(data)))
+    return events

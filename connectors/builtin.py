@@ -10,8 +10,13 @@ def register_connectors(register):
     from connectors.database import DatabaseConnector
     from connectors.files import FilesConnector
     from connectors.mail import MailConnector
+    from connectors.personal import CONNECTORS as PERSONAL_CONNECTORS
 
     register(BeirConnector)
+    # Obsidian vaults, .ics calendars, browser profiles, history and bookmarks, todo.txt and task
+    # lists, photos and music: claimed by name, suffix or header, before generic claims.
+    for personal_connector in PERSONAL_CONNECTORS:
+        register(personal_connector)
     for chat_connector in CHAT_CONNECTORS:  # Slack, WhatsApp, Telegram, Discord, Messenger exports
         register(chat_connector)
     register(MailConnector)  # mbox, Maildir, .eml/.emlx/.msg, suffix-less message files, imap(s)://

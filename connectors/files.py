@@ -49,13 +49,13 @@ class FilesConnector(Connector):
         root = Path(self.target).expanduser().resolve()
         handlers = _handlers()
         if root.is_file():
-            yield from _documents_for_file(root, handlers)
+            yield from _documents_for_file(root, handlers, self.options)
             return
         for kind, path in walk(root, handlers):
             if kind == "folder":
-                yield from _delegate(path, _claimant(path, handlers, folder=True))
+                yield from _delegate(path, _claimant(path, handlers, folder=True), self.options)
             else:
-                yield from _documents_for_file(path, handlers)
+                yield from _documents_for_file(path, handlers, self.options)
 
 
 def walk(root: Path, handlers: list[type[Connector]] = ()) -> Iterator[tuple[str, Path]]:
@@ -94,20 +94,25 @@ def _claimant(path: Path, handlers: list[type[Connector]], *, folder: bool) -> t
     return None
 
 
-def _documents_for_file(path: Path, handlers: list[type[Connector]]) -> Iterator[SourceDocument]:
+def _documents_for_file(
+    path: Path, handlers: list[type[Connector]], options: dict | None = None
+) -> Iterator[SourceDocument]:
     handler = _claimant(path, handlers, folder=False)
     if handler is None:
         yield file_document(path)
     else:
-        yield from _delegate(path, handler)
+        yield from _delegate(path, handler, options)
 
 
-def _delegate(path: Path, handler: type[Connector] | None) -> Iterator[SourceDocument]:
-    """A claimed file or folder, read by its connector. If the connector cannot even open it, the
-    failure is reported against the path, and the walk goes on."""
+def _delegate(
+    path: Path, handler: type[Connector] | None, options: dict | None = None
+) -> Iterator[SourceDocument]:
+    """A claimed file or folder, read by its connector (with the options given for the folder,
+    e.g. `-o timezone=Europe/Lisbon`). If the connector cannot even open it, the failure is
+    reported against the path, and the walk goes on."""
     assert handler is not None
     try:
-        yield from handler(str(path)).load()
+        yield from handler(str(path), **(options or {})).load()
     except (ParseError, OSError, ValueError) as exc:
         yield broken_document(path, f"{handler.name}: {exc}", connector=handler.name)
 

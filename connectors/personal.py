@@ -1,0 +1,7 @@
+"""Personal archives: notes vaults, calendars, browser history and bookmarks, to-do lists and media
+tags. Each claims its files precisely (by name, suffix or header), so they are registered before
+the connectors that claim generic files (SQLite databases, any file)."""
+
+from connectors.calendar import CalendarConnector
+
+CONNECTORS = (CalendarConnector,)

@@ -74,3 +74,26 @@ def parse_sse(text: str) -> list[tuple[str, str]]:
         if data:
             events.append((name, "\n".join(data)))
     return events
+
+
+def canary_memex(path: Path, *, n: int = 200, model=None) -> tuple[Memex, list]:
+    """A Memex over the synthetic canary corpus (tests/canary_corpus.py), written straight into
+    the index: fast, no parsing. Returns it and the corpus items."""
+    from memex.config import Paths
+    from memex.embeddings import HashingEmbedder
+    from memex.llm import FakeModel
+    from tests import canary_corpus
+
+    items = canary_corpus.build(n)
+    memex = Memex(
+        Paths(path),
+        policy=canary_corpus.policy(),
+        embedder=HashingEmbedder(96),
+        model=model or FakeModel(),
+        writable=True,
+    )
+    chunks = [item.chunk for item in items]
+    for start in range(0, len(chunks), 500):
+        batch = chunks[start : start + 500]
+        memex.index.upsert(batch, memex.embedder.embed([c.text for c in batch]))
+    return memex, items

@@ -2,6 +2,7 @@
 tags. Each claims its files precisely (by name, suffix or header), so they are registered before
 the connectors that claim generic files (SQLite databases, any file)."""
 
+from connectors.browser import BrowserConnector
 from connectors.calendar import CalendarConnector
 
-CONNECTORS = (CalendarConnector,)
+CONNECTORS = (BrowserConnector, CalendarConnector)

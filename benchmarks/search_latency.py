@@ -49,7 +49,7 @@ def unfiltered_search(index: Index, query: str, mode: str, k: int = 10) -> None:
             "WHERE fts MATCH ? ORDER BY s LIMIT ?",
             (fts_query(query), depth),
         ).fetchall()
-    ranked = fuse([dense, rows], k)
+    ranked = fuse(dense, rows, [], k)
     collection.get(ids=[c for c, _ in ranked], include=["documents", "metadatas"])
 
 

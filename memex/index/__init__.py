@@ -31,7 +31,8 @@ from memex.index.vectors import VectorStore, partition_of
 
 log = logging.getLogger(__name__)
 
-RRF_K = 60
+DENSE_WEIGHT = 0.5  # against the lexical half, both standardised (benchmarks/tune_fusion.py)
+PHRASE_BONUS = 2.0  # in standard deviations
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class Index:
             path, name=embedder.name, dimension=embedder.dimension, url=url, reset=reset
         )
         lexical = LexicalStore(path / "lexical.sqlite", reset=reset)
+        if lexical.needs_text:  # the lexical schema changed: refill it from the stored chunks
+            lexical.refill(vectors.texts())
         return cls(vectors, lexical, embedder)
 
     def close(self) -> None:
@@ -182,7 +185,7 @@ class Index:
         if mode in ("hybrid", "lexical"):
             lexical = self._lexical.search(query, visible, narrowing.sql_where(), depth)
             phrase = self._lexical.phrase_search(query, visible, narrowing.sql_where(), depth)
-        ranked = fuse([dense, lexical, phrase], k)
+        ranked = fuse(dense, lexical, phrase, k)
         details = {"similarity": dict(dense), "bm25": dict(lexical)}
         return self._release([c for c, _ in ranked], dict(ranked), details, principal, visible)
 
@@ -246,14 +249,35 @@ class Index:
         return hits
 
 
-def fuse(rankings: Sequence[Sequence[tuple[str, float]]], k: int) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion. An exact phrase match is a ranking of its own, so a chunk that
-    holds the query verbatim outranks one that is merely close in words and meaning."""
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, (chunk_id, _) in enumerate(ranking):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank + 1)
+def fuse(
+    dense: Sequence[tuple[str, float]],
+    lexical: Sequence[tuple[str, float]],
+    phrase: Sequence[tuple[str, float]],
+    k: int,
+) -> list[tuple[str, float]]:
+    """A convex combination of the two candidate lists' scores, each standardised over its own
+    candidates (a chunk missing from one list gets that list's lowest score). A chunk holding the
+    query verbatim gets a bonus, so a pasted phrase finds its source first. Chosen over
+    reciprocal rank fusion by measurement (BENCHMARKS.md)."""
+    z_dense, z_lexical = _standardised(dense), _standardised(lexical)
+    floor_dense, floor_lexical = min(z_dense.values(), default=0.0), min(z_lexical.values(), default=0.0)
+    verbatim = {chunk_id for chunk_id, _ in phrase}
+    scores = {
+        chunk_id: DENSE_WEIGHT * z_dense.get(chunk_id, floor_dense)
+        + (1 - DENSE_WEIGHT) * z_lexical.get(chunk_id, floor_lexical)
+        + (PHRASE_BONUS if chunk_id in verbatim else 0.0)
+        for chunk_id in {*z_dense, *z_lexical, *verbatim}
+    }
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+
+
+def _standardised(ranking: Sequence[tuple[str, float]]) -> dict[str, float]:
+    if not ranking:
+        return {}
+    values = [score for _, score in ranking]
+    mean = sum(values) / len(values)
+    spread = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 or 1.0
+    return {chunk_id: (score - mean) / spread for chunk_id, score in ranking}
 
 
 def _metadata(chunk: Chunk, ac: int) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +153,16 @@ class VectorStore:
     # -- reading (for Index only) --
     def ids(self) -> set[str]:
         return set(self.collection.get(include=[])["ids"])
+
+    def texts(self, page: int = 2000) -> Iterator[tuple[str, str]]:
+        """(chunk id, text) of every stored chunk, page by page."""
+        offset = 0
+        while True:
+            got = self.collection.get(include=["documents"], limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            yield from zip(got["ids"], got["documents"], strict=True)
+            offset += len(got["ids"])
 
     def existing(self, ids: Sequence[str]) -> set[str]:
         return set(self.collection.get(ids=list(ids), include=[])["ids"])

@@ -36,3 +36,21 @@ def test_narrowing_to_a_source_only_narrows(notes, kestrel):
 def test_unknown_mode_is_an_error(notes):
     with pytest.raises(ValueError, match="unknown search mode 'fuzzy'"):
         notes.index.search("x", principal=notes.policy.principal("pat"), mode="fuzzy")
+
+
+def test_an_index_from_before_heading_columns_is_refilled(notes, kestrel):
+    """Lexical indexes written with one text column are rebuilt from the stored chunks on open."""
+    from memex.index import Index
+
+    pat = notes.policy.principal("pat")
+    before = [h.chunk_id for h in notes.index.search("office opens early", principal=pat, k=5, mode="lexical")]
+    db = notes.index._lexical.db
+    db.execute("DROP TABLE fts")
+    db.execute("CREATE VIRTUAL TABLE fts USING fts5(text, tokenize = 'porter unicode61 remove_diacritics 2')")
+    notes.index.close()
+    reopened = Index.open(notes.paths.store, embedder=notes.embedder)
+    assert not reopened._lexical.needs_text
+    after = [h.chunk_id for h in reopened.search("office opens early", principal=pat, k=5, mode="lexical")]
+    assert after == before and after
+    reopened.close()
+    notes._index = None

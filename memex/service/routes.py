@@ -9,7 +9,7 @@ from importlib import resources
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
@@ -147,3 +147,8 @@ STATIC = resources.files("memex.service") / "static"
 @router.get("/", include_in_schema=False)
 def index() -> FileResponse:
     return FileResponse(str(STATIC / "index.html"), media_type="text/html")
+
+
+@router.get("/favicon.ico", include_in_schema=False)
+def favicon() -> Response:
+    return Response(status_code=204)

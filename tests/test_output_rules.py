@@ -4,16 +4,12 @@ tests against an independent oracle, then the stream."""
 
 from __future__ import annotations
 
-import html
-import re
-import unicodedata
-from urllib.parse import unquote
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memex.output_rules import REMOVED, SafeStream, clean_answer, strip_invisible
+from memex.output_rules import REMOVED, SafeStream, clean_answer
+from tests.output_oracle import violations
 
 ALLOWED = "slack://kestrel/#general/2026-03-02T09:15"
 R = REMOVED
@@ -105,54 +101,6 @@ def test_table(given_text, expected):
 def test_table_outputs_pass_the_oracle():
     for text, _ in TABLE:
         assert violations(clean_answer(text, allowed_urls={ALLOWED}), {ALLOWED}) == [], text
-
-
-# -- an independent oracle -------------------------------------------------------------------
-
-_LOOKALIKE_DOTS = "。｡︒․"
-_SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s<>\"'`]*", re.I)
-_ORACLE = re.compile(
-    r"[a-z][a-z0-9+.\-]*://[^\s<>\"'`]*"
-    r"|(?<![/\w])//[\w\-]+(?:\.[\w\-]+)+[^\s<>\"'`]*"
-    r"|\bwww\.[^\s<>\"'`]+"
-    r"|\b(?:data|javascript|vbscript|mailto|file|https?|ftp):[^\s<>\"'`]+"
-    r"|(?<![\w.\-])(?:[\w\-]+\.)+[^\W\d_]{2,}(?::\d+|/[^\s<>\"'`]*|\?[^\s<>\"'`]+)",
-    re.I,
-)
-
-
-def _rendered(text: str) -> str:
-    """What a renderer shows: look-alikes folded (NFKC), character references decoded."""
-    out = unicodedata.normalize("NFKC", text)
-    for _ in range(3):
-        out = html.unescape(out)
-    return out
-
-
-def _refanged(text: str) -> str:
-    """What a reader would retype: defanged URLs refanged, backslashes as slashes."""
-    out = _rendered(text)
-    for dot in _LOOKALIKE_DOTS:
-        out = out.replace(dot, ".")
-    out = re.sub(r"[\[({]\.[\])}]|\[dot\]|\(dot\)", ".", out, flags=re.I)
-    out = out.replace("[:]", ":").replace("\\", "/")
-    return re.sub(r"hxxp", "http", out, flags=re.I)
-
-
-def violations(output: str, allowed: set[str]) -> list[str]:
-    """Everything in `output` that could be an image, a link, a tag or a URL not allowed."""
-    found = []
-    views = [(output, _ORACLE), (_refanged(output), _ORACLE), (unquote(_refanged(output)), _SCHEME)]
-    for view, pattern in views:
-        for match in pattern.finditer(view):
-            url = match.group(0).rstrip(".,;:!?)]'\"")
-            if url not in allowed:
-                found.append(url)
-    for view in (output, html.unescape(html.unescape(output))):  # markup is ASCII: no NFKC here
-        found += re.findall(r"!\[|\]\(|\]:|\]\[|<[a-z/!?]", view, flags=re.I)
-    if output != strip_invisible(output):
-        found.append("invisible characters")
-    return found
 
 
 PIECES = [

@@ -4,5 +4,8 @@ the connectors that claim generic files (SQLite databases, any file)."""
 
 from connectors.browser import BrowserConnector
 from connectors.calendar import CalendarConnector
+from connectors.media import MediaConnector
+from connectors.notes import NotesConnector
+from connectors.todo import TodoConnector
 
-CONNECTORS = (BrowserConnector, CalendarConnector)
+CONNECTORS = (NotesConnector, CalendarConnector, BrowserConnector, TodoConnector, MediaConnector)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -347,14 +348,43 @@ def serve(
         ssl_certfile=str(ssl_certfile) if ssl_certfile else None,
         ssl_keyfile=str(ssl_keyfile) if ssl_keyfile else None,
         log_level="info",
+        log_config=_log_config(),
         timeout_graceful_shutdown=10,
     )
+    # uvicorn stops gracefully on SIGINT/SIGTERM, then raises the signal again: make that an
+    # exception here, so that the model process and the stores are closed and the exit is clean.
+    previous = signal.signal(signal.SIGTERM, _stopped)
     try:
         uvicorn.Server(config).run(sockets=[sock])
+    except (KeyboardInterrupt, _Stopped):
+        pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         service.close()
         memex.close()
         tokens.close()
+    if not as_json:
+        typer.echo("memex stopped")
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, all of it on stderr (stdout is for --json)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for handler in config["handlers"].values():
+        handler["stream"] = "ext://sys.stderr"
+    return config
+
+
+class _Stopped(Exception):
+    pass
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    raise _Stopped()
 
 
 def _build(policy_path: Path, *, store, llm, model, queue: int, per_user: int):

@@ -312,7 +312,7 @@ def test_mcp_search_and_ask(site):
 
 def test_every_request_is_audited_with_its_channel_principal_and_chunks(site):
     _, before = site.status("GET", "/api/audit", "root-admin", params={"limit": 1})
-    last = before["entries"][0]["id"]
+    last = before["entries"][0]["id"] if before["entries"] else 0  # the log may be empty
     site.status("POST", "/api/search", "hana", json={"query": "parental leave", "k": 3})
     site.status("POST", "/api/ask", "sam", json={"question": "pricing"})
     site.status(
@@ -338,3 +338,51 @@ def test_every_request_is_audited_with_its_channel_principal_and_chunks(site):
         f"{u} (token {token_ids[u]})" for u in ("hana", "sam", "frank", "pat", "alice")
     ]
     assert [len(e["chunk_ids"]) > 0 for e in reversed(new)] == [True, True, True, True, False]
+
+
+def test_the_audit_log_holds_exactly_the_chunks_each_door_served(site):
+    """Not just some ids: the search's hits in order, the chunks put before the model (one
+    citation each), a shown source's chunks, and none for a source refused."""
+
+    def last() -> tuple[str, str, str, str, list[str]]:
+        _, body = site.status("GET", "/api/audit", "root-admin", params={"limit": 1})
+        e = body["entries"][0]
+        return e["principal"], e["channel"], e["action"], e["question"], e["chunk_ids"]
+
+    _, found = site.status("POST", "/api/search", "hana", json={"query": "parental leave weeks", "k": 4})
+    assert len(found["hits"]) == 4
+    assert last() == (
+        "hana",
+        "http",
+        "search",
+        "parental leave weeks",
+        [h["chunk_id"] for h in found["hits"]],
+    )
+
+    _, answer = site.status("POST", "/api/ask", "frank", json={"question": "Q2 budget approved", "k": 3})
+    cited = [c["chunk_id"] for c in answer["citations"]]
+    assert 1 <= len(cited) <= 3 and last() == ("frank", "http", "ask", "Q2 budget approved", cited)
+
+    _, stream = site.status("POST", "/api/ask", "sam", json={"question": "pricing tiers", "stream": True})
+    cited = [c["chunk_id"] for c in json.loads(parse_sse(stream)[-1][1])["citations"]]
+    assert cited and last() == ("sam", "http", "ask", "pricing tiers", cited)
+
+    chat = {"messages": [{"role": "user", "content": "harrier outage cause"}]}
+    _, reply = site.status("POST", "/v1/chat/completions", "alice", json=chat)
+    cited = [c["chunk_id"] for c in reply["memex"]["citations"]]
+    assert cited and last() == ("alice", "openai", "ask", "harrier outage cause", cited)
+
+    _, mcp = _mcp(site, "pat", "search", {"query": "office opening hours", "k": 2})
+    assert last() == ("pat", "mcp", "search", "office opening hours", [h["chunk_id"] for h in mcp["hits"]])
+
+    source = sorted(site.sources["hr"])[0]
+    _, shown = site.status("GET", "/api/sources/" + urllib.parse.quote(source, safe=""), "hana")
+    assert shown["chunks"] and last() == (
+        "hana",
+        "http",
+        "show",
+        source,
+        [c["chunk_id"] for c in shown["chunks"]],
+    )
+    assert site.status("GET", "/api/sources/" + urllib.parse.quote(source, safe=""), "alice")[0] == 404
+    assert last() == ("alice", "http", "show", source, [])

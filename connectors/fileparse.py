@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from connectors import zipcheck
 from memex.documents import Element
 from memex.errors import ParseError, UnsupportedFormat
 
@@ -47,6 +48,9 @@ MEDIA = {
 }  # fmt: skip
 SKIPPED_CATEGORIES = {"Header", "Footer", "PageBreak", "Image", "PageNumber"}
 OOXML = {".docx", ".pptx", ".xlsx"}
+# Formats that are zip archives: checked for bombs, and their XML for entity declarations, first.
+ZIPPED = {".docx": "Office", ".pptx": "Office", ".xlsx": "Office", ".odt": "OpenDocument", ".epub": "EPUB"}
+XML_MEMBERS = (".xml", ".rels", ".opf", ".ncx", ".xhtml", ".html", ".htm", ".svg")
 
 
 def supported_extensions() -> set[str]:
@@ -105,9 +109,13 @@ def _reader_for(path: Path, suffix: str) -> Callable[[Path], list[Element]]:
 
 
 def _read_unstructured(path: Path, kind: str) -> list[Element]:
+    suffix = path.suffix.lower()
+    if suffix in ZIPPED:
+        _check_zipped(path, ZIPPED[suffix])
+    elif kind == "xml":
+        with path.open("rb") as handle:
+            _check_xml_prolog(handle, path.name)
     _prepare_unstructured()
-    if path.suffix.lower() in OOXML:
-        _check_ooxml(path)
     module = __import__(f"unstructured.partition.{kind}", fromlist=["_"])
     partition = getattr(module, f"partition_{kind}")
     kwargs = {}
@@ -316,23 +324,41 @@ def _looks_like_text(path: Path) -> bool:
         return exc.start > len(head) - 4  # a multi-byte character cut at the end of the sample
 
 
-def _check_ooxml(path: Path) -> None:
-    """Office files are zip archives: refuse encrypted ones and bombs before unzipping."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            infos = archive.infolist()
-    except zipfile.BadZipFile:
+def _check_zipped(path: Path, what: str) -> None:
+    """Office, OpenDocument and EPUB files are zip archives: refuse encrypted ones and bombs from
+    the central directory before anything is unpacked, then XML parts that declare entities."""
+    if what == "Office":
         with path.open("rb") as handle:
             if handle.read(8) == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-                raise ParseError("the file is encrypted (password-protected); memex cannot read it") from None
-        raise ParseError("corrupt Office file (not a valid zip archive)") from None
-    total = sum(info.file_size for info in infos)
-    packed = sum(info.compress_size for info in infos) or 1
-    if len(infos) > 10_000 or total > 512 * 1024 * 1024 or total / packed > 200:
+                raise ParseError("the file is encrypted (password-protected); memex cannot read it")
+    infos = zipcheck.check_zip_file(path, what=f"{what} file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in infos:
+                if info.filename.lower().endswith(XML_MEMBERS) and not info.is_dir():
+                    with archive.open(info) as member:
+                        _check_xml_prolog(member, info.filename)
+    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError) as exc:
+        raise ParseError(f"corrupt {what} file ({type(exc).__name__}: {exc})") from None
+
+
+def _check_xml_prolog(stream: io.RawIOBase | io.BufferedIOBase, name: str) -> None:
+    """ParseError if the XML declares entities (billion laughs, external entities): the prolog is
+    read with defusedxml, which refuses entity declarations without expanding anything; reading
+    stops at the root element, where declarations end."""
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import iterparse
+
+    try:
+        for _ in iterparse(stream, events=("start",), forbid_dtd=False, forbid_entities=True):
+            return
+    except DefusedXmlException as exc:
         raise ParseError(
-            f"refused as a possible zip bomb ({len(infos)} entries, {total} bytes unpacked, "
-            f"ratio {total / packed:.0f})"
-        )
+            f"refused: {name} declares XML entities ({type(exc).__name__}), as entity-expansion "
+            "attacks (billion laughs) and external-entity reads do"
+        ) from None
+    except SyntaxError:  # badly formed: the format's own parser says what is wrong
+        return
 
 
 def _explain(suffix: str, exc: Exception) -> str:

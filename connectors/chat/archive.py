@@ -14,12 +14,12 @@ from collections.abc import Callable
 from functools import lru_cache, partial
 from pathlib import Path, PurePosixPath
 
+from connectors import zipcheck
 from connectors.fileparse import MEDIA, parse_file, supported_extensions
 from memex.documents import Element
 from memex.errors import ParseError
 
 SNIFF_BYTES = 64 * 1024
-MAX_MEMBER_BYTES = 512 * 1024 * 1024  # a zip member larger than this is not read (zip bombs)
 
 
 class Export:
@@ -37,6 +37,11 @@ class Export:
                 self._zip = zipfile.ZipFile(path)
             except (zipfile.BadZipFile, OSError) as exc:
                 raise ParseError(f"not a readable zip file ({exc})") from None
+            try:
+                zipcheck.check_archive(self._zip.infolist(), zipcheck.EXPORT)
+            except ParseError:
+                self._zip.close()
+                raise
             infos = [i for i in self._zip.infolist() if not i.is_dir()]
             if root_marker:
                 self.prefix = zip_prefix([i.filename for i in infos], root_marker) or ""
@@ -83,8 +88,7 @@ class Export:
             info = self._names.get(name)
             if info is None:
                 raise FileNotFoundError(name)
-            if info.file_size > MAX_MEMBER_BYTES:
-                raise ParseError(f"{name}: {info.file_size} bytes is too large to read")
+            zipcheck.check_entry(info)
             assert self._zip is not None
             try:
                 return self._zip.read(info)
@@ -154,8 +158,7 @@ def parse_zip_member(zip_path: Path, member: str) -> list[Element]:
         target = Path(folder) / PurePosixPath(member).name
         with zipfile.ZipFile(zip_path) as archive:
             info = archive.getinfo(member)
-            if info.file_size > MAX_MEMBER_BYTES:
-                raise ParseError(f"{member}: {info.file_size} bytes is too large to read")
+            zipcheck.check_entry(info)
             with archive.open(info) as source, open(target, "wb") as out:
                 shutil.copyfileobj(source, out)
         return parse_file(target)

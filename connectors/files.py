@@ -3,8 +3,9 @@ Maildir, a chat export...) are read by that connector, wherever they turn up."""
 
 from __future__ import annotations
 
+import fnmatch
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -15,17 +16,26 @@ from memex.errors import ParseError
 
 IGNORED_NAMES = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".DS_Store", "Thumbs.db"}
 IGNORED_SUFFIXES = (".swp", ".swo", ".swx", ".tmp", ".part", ".crdownload", ".partial", "~")
+# JetBrains IDEs save through FILE___jb_tmp___ and FILE___jb_old___; KDE through FILE.kate-swp.
+IGNORED_SUFFIXES += ("___jb_tmp___", "___jb_old___", ".kate-swp", ".download", ".aria2")
 
 
-def is_ignored(name: str) -> bool:
-    """Hidden files, editors' swap and backup files, and unfinished downloads."""
+def is_ignored(name: str, patterns: Sequence[str] = ()) -> bool:
+    """Hidden files, editors' swap, backup and temporary files, unfinished downloads, and names
+    matching any of `patterns` (shell globs, the `ignore` option)."""
     return (
         name in IGNORED_NAMES
         or name.startswith(".")
         or name.startswith("~$")
         or name.startswith(".#")
         or name.endswith(IGNORED_SUFFIXES)
+        or any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
     )
+
+
+def ignore_patterns(options: dict) -> tuple[str, ...]:
+    """The `ignore` option: comma-separated globs on names, e.g. `-o ignore=*.log,build`."""
+    return tuple(p.strip() for p in str(options.get("ignore") or "").split(",") if p.strip())
 
 
 class FilesConnector(Connector):
@@ -51,22 +61,24 @@ class FilesConnector(Connector):
         if root.is_file():
             yield from _documents_for_file(root, handlers, self.options)
             return
-        for kind, path in walk(root, handlers):
+        for kind, path in walk(root, handlers, ignore_patterns(self.options)):
             if kind == "folder":
                 yield from _delegate(path, _claimant(path, handlers, folder=True), self.options)
             else:
                 yield from _documents_for_file(path, handlers, self.options)
 
 
-def walk(root: Path, handlers: list[type[Connector]] = ()) -> Iterator[tuple[str, Path]]:
+def walk(
+    root: Path, handlers: list[type[Connector]] = (), patterns: Sequence[str] = ()
+) -> Iterator[tuple[str, Path]]:
     """("file", path) and ("folder", path) for folders another connector claims, in a stable
-    order, skipping ignored names and symlinked folders."""
+    order, skipping ignored names (and those matching `patterns`) and symlinked folders."""
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError:
         return
     for entry in entries:
-        if is_ignored(entry.name):
+        if is_ignored(entry.name, patterns):
             continue
         path = Path(entry.path)
         try:
@@ -74,7 +86,7 @@ def walk(root: Path, handlers: list[type[Connector]] = ()) -> Iterator[tuple[str
                 if _claimant(path, handlers, folder=True):
                     yield "folder", path
                 else:
-                    yield from walk(path, handlers)
+                    yield from walk(path, handlers, patterns)
             elif entry.is_file():
                 yield "file", path
         except OSError:

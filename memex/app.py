@@ -38,14 +38,17 @@ class Memex:
         embedder: Embedder | None = None,
         model: LanguageModel | None = None,
         writable: bool = False,
+        index: Index | None = None,
     ) -> None:
+        """`index`: an index already open (the daemon's second, read-only view of the store it
+        owns), so that this Memex takes no store lock of its own."""
         self.paths = paths
         self.policy = policy
         self.settings = settings or config.Settings()
         self.writable = writable
         self._embedder = embedder
         self._model = model
-        self._index: Index | None = None
+        self._index: Index | None = index
         self._ledger: Ledger | None = None
         self._audit: AuditLog | None = None
         self._lock: StoreLock | None = None
@@ -140,10 +143,13 @@ class Memex:
         self.close()
 
     # -- identity --
-    def cli_principal(self, as_user: str | None = None) -> tuple[Principal, str]:
-        """The principal for a CLI command and the actor to audit. The OS account maps to a
-        policy user; `--as` is for admins testing the policy."""
-        os_user = getpass.getuser()
+    def cli_principal(
+        self, as_user: str | None = None, *, os_user: str | None = None
+    ) -> tuple[Principal, str]:
+        """The principal for a CLI command and the actor to audit. The OS account (this process's,
+        or `os_user`: the daemon passes the account the kernel says is on the other end of its
+        socket) maps to a policy user; `--as` is for admins testing the policy."""
+        os_user = os_user or getpass.getuser()
         own_name = self.policy.user_for_os_user(os_user)
         own = self.policy.principal(own_name) if own_name else None
         if as_user is None or as_user == own_name:
@@ -170,7 +176,12 @@ class Memex:
         retry_failed: bool = False,
         options: dict[str, Any] | None = None,
     ) -> IngestReport:
+        """The `ignore` patterns of config.toml reach the files connector's walk as its option."""
+        options = {**self.ignore_option(), **(options or {})}
         return self.ingestor().ingest(targets, progress=progress, retry_failed=retry_failed, options=options)
+
+    def ignore_option(self) -> dict[str, str]:
+        return {"ignore": ",".join(self.settings.ignore)} if self.settings.ignore else {}
 
     def rebuild(self, *, progress: Progress | None = None) -> IngestReport:
         """Rebuild the index from scratch: every root in the ledger is read and embedded again."""

@@ -9,6 +9,7 @@ from typing import Any, Optional
 
 import typer
 
+from memex.cli_daemon import register as register_daemon_commands
 from memex.cli_service import serve, token_app, users_app
 from memex.errors import MemexError
 
@@ -24,6 +25,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(users_app, name="users")
 app.add_typer(token_app, name="token")
 app.command("serve")(serve)
+register_daemon_commands(app)  # memex watch, memex daemon start|stop|status
 
 _state: dict[str, Any] = {"policy": None}
 
@@ -32,7 +34,7 @@ AS_USER = typer.Option(None, "--as", metavar="USER", help="Act as this policy us
 NO_DATES = typer.Option(
     False,
     "--no-dates",
-    help="Do not read time expressions in the question (\"last week\", \"in March 2024\") as a date filter.",
+    help='Do not read time expressions in the question ("last week", "in March 2024") as a date filter.',
 )
 
 
@@ -54,6 +56,23 @@ def _open(**kwargs: Any):
     from memex.app import Memex
 
     return Memex.open(policy_path=_state["policy"], **kwargs)
+
+
+def _read(command: str, params: dict[str, Any], as_user: Optional[str], **hooks: Any) -> Any:
+    """A read command's JSON: from the daemon while one owns the store, else from our own Memex
+    (memex.reads builds it either way)."""
+    from memex import reads
+
+    served, result = reads.through_daemon(command, params, as_user=as_user, policy=_state["policy"], **hooks)
+    if served:
+        return result
+    with _open(model_path=params.get("model")) as memex:
+        principal, actor = memex.cli_principal(as_user)
+        return reads.run(memex, command, params, principal=principal, actor=actor, channel="cli", **hooks)
+
+
+def _note(line: str) -> None:
+    typer.secho(line, err=True, dim=True)
 
 
 def _emit(data: Any) -> None:
@@ -168,26 +187,23 @@ def search(
     """Ranked passages for QUERY, without the language model. Time expressions in QUERY ("last
     week", "in March 2024") keep only passages of those dates (the range is shown on stderr)."""
     try:
-        with _open() as memex:
-            principal, actor = memex.cli_principal(as_user)
-            dates = None if no_dates else memex.find_dates(query)
-            _say_dates(dates)
-            hits = memex.search(query, principal=principal, k=k, mode=mode, actor=actor, dates=dates)
+        params = {"query": query, "k": k, "mode": mode, "no_dates": no_dates}
+        hits = _read("search", params, as_user, on_note=_note)
     except MemexError as exc:
         _fail(exc, as_json)
     if as_json:
-        _emit([hit.to_json() for hit in hits])
+        _emit(hits)
         return
     if not hits:
         typer.echo("No matches.")
     for n, hit in enumerate(hits, start=1):
         where = (
-            hit.uri
-            + (f" > {hit.section}" if hit.section else "")
-            + (f" (page {hit.page})" if hit.page else "")
+            hit["source"]
+            + (f" > {hit['section']}" if hit["section"] else "")
+            + (f" (page {hit['page']})" if hit["page"] else "")
         )
-        typer.secho(f"{n}. {where}  [{', '.join(sorted(hit.access.labels)) or 'no labels'}]", bold=True)
-        snippet = " ".join(hit.text.split())
+        typer.secho(f"{n}. {where}  [{', '.join(hit['labels']) or 'no labels'}]", bold=True)
+        snippet = " ".join(hit["text"].split())
         typer.echo(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
 
 
@@ -208,38 +224,26 @@ def ask(
         sys.stdout.flush()
 
     try:
-        with _open(model_path=model) as memex:
-            principal, actor = memex.cli_principal(as_user)
-            dates = None if no_dates else memex.find_dates(question)
-            if not as_json:
-                _say_dates(dates)
-            answer = memex.ask(
-                question,
-                principal=principal,
-                k=k,
-                on_token=None if as_json else on_token,
-                actor=actor,
-                dates=dates,
-            )
+        params = {"question": question, "k": k, "model": model, "no_dates": no_dates}
+        answer = _read(
+            "ask", params, as_user, on_token=None if as_json else on_token, on_note=None if as_json else _note
+        )
     except MemexError as exc:
         _fail(exc, as_json)
     if as_json:
-        _emit(answer.to_json())
+        _emit(answer)
         return
     typer.echo("")
-    if answer.citations:
+    if answer["citations"]:
         typer.secho("\nSources:", bold=True)
-        for citation in answer.citations:
-            typer.echo(f"[{citation.n}] {citation.location()}")
-    if answer.evidence:
+        for citation in answer["citations"]:
+            where = [citation["source"], citation["section"] or None]
+            where.append(f"page {citation['page']}" if citation["page"] is not None else None)
+            typer.echo(f"[{citation['n']}] {', '.join(w for w in where if w)}")
+    if answer["evidence"]:
         typer.secho("\nEvidence:", bold=True)
-        for item in answer.evidence:
-            typer.echo(f"[{item.n}] {item.sentence}")
-
-
-def _say_dates(dates) -> None:
-    if dates is not None:
-        typer.secho(f"Dates: {dates.describe()}; --no-dates for all dates.", err=True, dim=True)
+        for item in answer["evidence"]:
+            typer.echo(f"[{item['n']}] {item['sentence']}")
 
 
 @app.command()
@@ -250,9 +254,7 @@ def show(
 ) -> None:
     """Print the indexed text of one source (if you may read it)."""
     try:
-        with _open() as memex:
-            principal, actor = memex.cli_principal(as_user)
-            hits = memex.show(source, principal=principal, actor=actor)
+        hits = _read("show", {"source": source}, as_user)
     except MemexError as exc:
         _fail(exc, as_json)
     if not hits:
@@ -263,20 +265,17 @@ def show(
             typer.secho(f"memex: {message}", err=True, fg=typer.colors.RED)
         raise typer.Exit(1)
     if as_json:
-        _emit([hit.to_json() for hit in hits])
+        _emit(hits)
         return
     for hit in hits:
-        typer.echo(hit.text + "\n")
+        typer.echo(hit["text"] + "\n")
 
 
 @app.command()
 def export(as_user: Optional[str] = AS_USER) -> None:
     """Write every chunk you can read to stdout as JSON lines (text, source, labels)."""
     try:
-        with _open() as memex:
-            principal, actor = memex.cli_principal(as_user)
-            for hit in memex.export(principal=principal, actor=actor):
-                typer.echo(json.dumps(hit.to_json(), ensure_ascii=False))
+        _read("export", {}, as_user, on_item=lambda hit: typer.echo(json.dumps(hit, ensure_ascii=False)))
     except MemexError as exc:
         _fail(exc, False)
 
@@ -285,9 +284,7 @@ def export(as_user: Optional[str] = AS_USER) -> None:
 def status(as_user: Optional[str] = AS_USER, as_json: bool = JSON) -> None:
     """What is indexed (that you can read), where the data lives, which models are used."""
     try:
-        with _open() as memex:
-            principal, _ = memex.cli_principal(as_user)
-            info = memex.status(principal=principal)
+        info = _read("status", {}, as_user)
     except MemexError as exc:
         _fail(exc, as_json)
     if as_json:

@@ -64,6 +64,18 @@ class Paths:
     def lock(self) -> Path:
         return self.root / "store.lock"
 
+    @property
+    def daemon_pid(self) -> Path:
+        return self.root / "daemon.pid"
+
+    @property
+    def daemon_log(self) -> Path:
+        return self.root / "daemon.log"
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "daemon.sock"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -79,7 +91,13 @@ class Settings:
     parse_memory_mb: int = 3072  # per parser process
     context_tokens: int = 4096
     max_answer_tokens: int = 256
-    watched: tuple[str, ...] = field(default_factory=tuple)
+    watched: tuple[str, ...] = field(default_factory=tuple)  # folders `memex watch` keeps current
+    ignore: tuple[str, ...] = field(default_factory=tuple)  # more names never indexed, e.g. "*.log"
+    watch_quiet_seconds: float = 0.5  # a changed file is read once it has been quiet this long
+    watch_reconcile_minutes: float = 30.0  # how often the daemon compares the disk with the ledger
+    watch_poll_seconds: float = 5.0  # scan interval where events are not available (NFS, SMB)
+    watch_polling: bool = False  # scan instead of inotify everywhere
+    socket_mode: int = 0o600  # the daemon's socket; 0o660 lets the file's group use it too
 
 
 def load_settings(paths: Paths) -> Settings:
@@ -95,8 +113,9 @@ def load_settings(paths: Paths) -> Settings:
         raise ConfigError(
             f"{paths.config}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
         )
-    if "watched" in raw:
-        raw["watched"] = tuple(raw["watched"])
+    for key in ("watched", "ignore"):
+        if key in raw:
+            raw[key] = tuple(raw[key])
     try:
         return Settings(**raw)
     except TypeError as exc:
@@ -111,3 +130,34 @@ def initialise(paths: Paths, *, policy: Path | None = None, force: bool = False)
         return False
     shutil.copyfile(policy or bundled_policy(DEFAULT_POLICY), paths.policy)
     return True
+
+
+def save_watched(paths: Paths, folders: list[str]) -> None:
+    """Write `watched = [...]` into config.toml, keeping everything else in the file as it is."""
+    import json
+    import re
+
+    text = paths.config.read_text(encoding="utf-8") if paths.config.exists() else ""
+    line = "watched = [" + ", ".join(json.dumps(f, ensure_ascii=False) for f in folders) + "]"
+    strings = r"(?:\s*(?:\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*')\s*,?)*\s*"
+    pattern = re.compile(r"^watched\s*=\s*\[" + strings + r"\][ \t]*(?:#[^\n]*)?$", re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: line, text, count=1)
+    else:
+        # Top-level keys must come before any [table]: insert before the first one.
+        table = re.search(r"^\[", text, re.M)
+        at = table.start() if table else len(text)
+        head = text[:at]
+        if head and not head.endswith("\n"):
+            head += "\n"
+        text = head + line + "\n" + text[at:]
+    try:
+        written = tomllib.loads(text).get("watched")
+    except tomllib.TOMLDecodeError as exc:
+        written = exc
+    if written != folders:
+        raise ConfigError(f"{paths.config}: cannot update `watched` in it ({written}); edit it by hand")
+    paths.root.mkdir(parents=True, exist_ok=True)
+    temporary = paths.config.with_name(paths.config.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, paths.config)

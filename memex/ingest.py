@@ -152,6 +152,52 @@ class Ingestor:
         ledger_chunks = self.ledger.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         return self.index.sizes() != (ledger_chunks, ledger_chunks)
 
+    def update_paths(
+        self,
+        root: str,
+        paths: Sequence[str],
+        *,
+        progress: Progress | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> IngestReport:
+        """Bring what was read from `paths` (files and folders inside the ingested folder `root`:
+        a watcher's changed paths) up to date, as part of `root`. A path that exists is read by
+        the connector that reads it and its sources are recorded under `root` (it does not become
+        a root of its own); sources read from a path before (`Ledger.at_path`) that are not read
+        from it again are removed: deleted files, both ends of a move, deleted folders. A path
+        whose reading breaks off removes nothing."""
+        progress = progress or _Silent()
+        report = IngestReport()
+        started = time.monotonic()
+        root = _normalise_target(root)
+        targets = list(dict.fromkeys(_normalise_target(p) for p in paths))
+        broken: set[str] = set()
+
+        def documents() -> Iterable[SourceDocument]:
+            for path in targets:
+                if not os.path.exists(path):
+                    continue
+                try:
+                    yield from connector_for(path)(path, **(options or {})).load()
+                except (ParseError, ConfigError, OSError, ValueError) as exc:
+                    broken.add(path)
+                    report.failures.append(Failure(path, f"stopped reading: {exc}", "failed"))
+
+        own_pool = self.pool is None
+        pool = self.pool or ParserPool()
+        try:
+            seen, error = self._stream(documents(), root, f"reading {root}", report, progress, False, pool)
+        finally:
+            if own_pool:
+                pool.close()
+        if error is not None:
+            report.failures.append(Failure(root, f"stopped reading: {error}", "failed"))
+        else:
+            before = set().union(*(self.ledger.at_path(p) for p in targets if p not in broken))
+            self._remove_unseen(before - seen, report)
+        report.seconds = time.monotonic() - started
+        return report
+
     def remove_orphans(self) -> int:
         """Delete index chunks the ledger does not know (left by a crash or a restored ledger)."""
         known = self.ledger.all_chunk_ids()
@@ -187,15 +233,37 @@ class Ingestor:
         options: dict[str, Any],
         pool: ParserPool,
     ) -> None:
-        """Stream the target's documents: check each (cheap), parse changed ones in the sandbox a
-        few ahead, embed and write in batches. Memory stays bounded whatever the target's size.
-        Sources the target no longer yields are removed, but only after a complete read."""
+        """Stream the target's documents. Sources the target no longer yields are removed, but
+        only after a complete read."""
         connector_class = connector_for(target)
         root = _normalise_target(target)
         connector = connector_class(root, **options)
-        progress.begin(f"reading {target}", None)
+        seen, error = self._stream(
+            connector.load(), root, f"reading {target}", report, progress, retry_failed, pool
+        )
+        if error is not None:
+            report.failures.append(Failure(target, f"stopped reading: {error}", "failed"))
+        else:
+            self._remove_unseen(self.ledger.sources_within(root) - seen, report)
+        if error is None or seen:
+            self.ledger.mark_root(root, connector_class.name)
+
+    def _stream(
+        self,
+        documents: Iterable[SourceDocument],
+        root: str,
+        stage: str,
+        report: IngestReport,
+        progress: Progress,
+        retry_failed: bool,
+        pool: ParserPool,
+    ) -> tuple[set[str], Exception | None]:
+        """Check each document (cheap), parse changed ones in the sandbox a few ahead, embed and
+        write in batches, recording them under `root`. Memory stays bounded whatever the number
+        of documents. Returns the source ids seen, and the error that stopped the read, if any."""
+        progress.begin(stage, None)
         seen: set[str] = set()
-        complete = True
+        error: Exception | None = None
         batch: list[_Prepared] = []
         pending_chunks = 0
         waiting: dict[int, _Candidate] = {}
@@ -203,7 +271,7 @@ class Ingestor:
 
         def handle(candidate: _Candidate, parsed: list[Element] | ParseError) -> None:
             nonlocal batch, pending_chunks
-            progress.advance(f"reading {target}")
+            progress.advance(stage)
             prepared = self._assemble(candidate, parsed, report)
             if prepared is None:
                 return
@@ -218,11 +286,11 @@ class Ingestor:
                 handle(waiting.pop(key), parsed)
 
         try:
-            for doc in connector.load():
+            for doc in documents:
                 seen.add(doc.source_id)
                 candidate = self._check(doc, root, report, retry_failed)
                 if candidate is None:
-                    progress.advance(f"reading {target}")
+                    progress.advance(stage)
                 elif candidate.doc.isolated and candidate.doc.parse:
                     key = len(seen)
                     waiting[key] = candidate
@@ -233,18 +301,17 @@ class Ingestor:
                 else:
                     handle(candidate, _parse_here(candidate.doc))
         except (ParseError, ConfigError, OSError, ValueError) as exc:
-            complete = False
-            report.failures.append(Failure(target, f"stopped reading: {exc}", "failed"))
+            error = exc
         while pool.pending:
             drain(None)
         self._write(batch, report, progress)
-        if complete:
-            for source_id in sorted(self.ledger.sources_within(root) - seen):
-                record = self.ledger.get(source_id)
-                report.chunks_removed += self._remove_source(source_id)
-                report.removed.append(record.uri if record else source_id)
-        if complete or seen:
-            self.ledger.mark_root(root, connector_class.name)
+        return seen, error
+
+    def _remove_unseen(self, source_ids: set[str], report: IngestReport) -> None:
+        for source_id in sorted(source_ids):
+            record = self.ledger.get(source_id)
+            report.chunks_removed += self._remove_source(source_id)
+            report.removed.append(record.uri if record else source_id)
 
     def _check(
         self, doc: SourceDocument, root: str, report: IngestReport, retry_failed: bool

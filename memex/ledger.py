@@ -66,7 +66,19 @@ def _script(db: sqlite3.Connection, sql: str) -> None:
             db.execute(statement)
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial]
+def m002_path_indexes(db: sqlite3.Connection) -> None:
+    """Find the sources at or under a path (a watcher's changed file or folder) without a scan:
+    by citation (files) and by the `path` attribute (mail, chats, databases found in folders)."""
+    _script(
+        db,
+        """
+        CREATE INDEX sources_uri ON sources(uri);
+        CREATE INDEX sources_path ON sources(json_extract(attributes, '$.path'));
+        """,
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_path_indexes]
 
 
 @dataclass(frozen=True)
@@ -167,6 +179,20 @@ class Ledger:
             (target, target, target, len(prefix), prefix, len(prefix), prefix, len(inside), inside),
         )
         return [row[0] for row in rows]
+
+    def at_path(self, path: str) -> set[str]:
+        """Sources read from the file or folder `path`: cited as it, inside it or as a part of it
+        (`FILE#id`), or with it as their `path` attribute or inside it. Index lookups only."""
+        path = path.rstrip("/") or "/"
+        out: set[str] = set()
+        for column in ("uri", "json_extract(attributes, '$.path')"):
+            rows = self.db.execute(
+                f"SELECT source_id FROM sources WHERE {column} = ? "
+                f"OR ({column} >= ? AND {column} < ?) OR ({column} >= ? AND {column} < ?)",
+                (path, path + "/", path + "0", path + "#", path + "$"),
+            )
+            out.update(row[0] for row in rows)
+        return out
 
     def with_uri(self, uri: str) -> list[str]:
         """Source ids whose citation is exactly `uri` (a chat window, a mail message)."""

@@ -1,0 +1,203 @@
+"""The watcher keeps the index equal to the disk, whatever way files are saved, moved or deleted.
+
+Each test runs the daemon's loop (memex.daemon.Service) in a thread over a fake Memex (hashing
+embedder), changes files the way editors and tools do, and waits until the ledger's indexed
+sources, with their content hashes, equal the files on disk, and the store equals the ledger.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.watch_support import QUIET, Running, consistent, disk_state, index_state, wait_until
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """A watched folder whose files the company policy labels (staff, internal)."""
+    root = tmp_path / "kestrel"
+    (root / "handbook").mkdir(parents=True)
+    (root / "handbook" / "welcome.md").write_text("# Welcome\n\nThe Lisbon office opens at nine.\n")
+    (root / "handbook" / "travel.txt").write_text("Book trains, not planes, under 600 km.\n")
+    return root
+
+
+def converged(memex, root: Path, timeout: float = 20.0) -> bool:
+    return wait_until(lambda: index_state(memex) == disk_state(root) and consistent(memex), timeout)
+
+
+def assert_converged(memex, root: Path, timeout: float = 20.0) -> None:
+    assert converged(memex, root, timeout), (sorted(index_state(memex)), sorted(disk_state(root)))
+
+
+def search_uris(memex, query: str, user: str = "alice") -> list[str]:
+    hits = memex.search(query, principal=memex.policy.principal(user), k=20, mode="lexical")
+    return sorted({hit.uri for hit in hits})
+
+
+def test_startup_reconcile_then_a_new_file_is_searchable(fake_memex, folder):
+    with Running(fake_memex, [folder]) as running:
+        assert_converged(fake_memex, folder)
+        note = folder / "handbook" / "harrier.md"
+        note.write_text("The harrier outage ended when the certificate was renewed.\n")
+        assert_converged(fake_memex, folder)
+        assert note.as_posix() in search_uris(running.reader, "harrier certificate renewed")
+        assert running.crashed is None
+
+
+def test_in_place_write_without_truncating(fake_memex, folder):
+    path = folder / "handbook" / "travel.txt"
+    with Running(fake_memex, [folder]):
+        with open(path, "r+b") as handle:
+            handle.write(b"Take")  # same length: only bytes change
+        assert_converged(fake_memex, folder)
+        assert index_state(fake_memex)[path.as_posix()] == disk_state(folder)[path.as_posix()]
+
+
+def test_truncate_and_write(fake_memex, folder):
+    path = folder / "handbook" / "welcome.md"
+    with Running(fake_memex, [folder]) as running:
+        with open(path, "w") as handle:
+            handle.write("# Welcome\n\nThe Lisbon office moved to the Alfama.\n")
+        assert_converged(fake_memex, folder)
+        assert search_uris(running.reader, "Alfama") == [path.as_posix()]
+
+
+def _gedit(path: Path, text: str) -> None:
+    temporary = path.with_name(f".goutputstream-{os.getpid()}")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def _vim(path: Path, text: str) -> None:
+    """vim with backupcopy=no: probe file 4913, rename to FILE~, write FILE anew, drop FILE~."""
+    probe = path.with_name("4913")
+    probe.write_text("")
+    probe.unlink()
+    backup = path.with_name(path.name + "~")
+    os.rename(path, backup)
+    path.write_text(text)
+    backup.unlink()
+
+
+def _jetbrains(path: Path, text: str) -> None:
+    temporary = path.with_name(path.name + "___jb_tmp___")
+    old = path.with_name(path.name + "___jb_old___")
+    temporary.write_text(text)
+    os.rename(path, old)
+    os.rename(temporary, path)
+    old.unlink()
+
+
+def _sed(path: Path, text: str) -> None:
+    """GNU sed -i: writes ./sedXXXXXX next to the file, then renames it over the file."""
+    original = path.read_text()
+    first = original.splitlines()[0]
+    subprocess.run(["sed", "-i", f"1s/.*/{text.strip()}/", str(path)], check=True)
+    assert path.read_text().startswith(text.strip()) and first not in path.read_text()
+
+
+def _python_tempfile(path: Path, text: str) -> None:
+    """tempfile.NamedTemporaryFile in the same folder (a name like tmpab12cd34, not ignored)
+    and os.replace: the temporary file must never be indexed."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as handle:
+        handle.write(text)
+        handle.flush()
+        time.sleep(QUIET * 0.5)
+    os.replace(handle.name, path)
+
+
+@pytest.mark.parametrize("save", [_gedit, _vim, _jetbrains, _sed, _python_tempfile])
+def test_atomic_saves(fake_memex, folder, save):
+    path = folder / "handbook" / "travel.txt"
+    with Running(fake_memex, [folder]) as running:
+        assert_converged(fake_memex, folder)
+        before = len(running.indexed_ever())
+        for n in range(3):
+            save(path, f"Travel rule {n}: trains under 600 km\n")
+            assert_converged(fake_memex, folder)
+        indexed = set(running.indexed_ever())
+        assert indexed <= set(disk_state(folder)), indexed  # no temporary file, ever
+        assert running.indexed_ever()[before:] == [path.as_posix()] * 3, running.events
+
+
+def test_rename_and_delete(fake_memex, folder):
+    old, new = folder / "handbook" / "travel.txt", folder / "handbook" / "travel-policy.txt"
+    with Running(fake_memex, [folder]) as running:
+        os.rename(old, new)
+        assert_converged(fake_memex, folder)
+        assert search_uris(running.reader, "trains planes") == [new.as_posix()]
+        new.unlink()
+        assert_converged(fake_memex, folder)
+        assert search_uris(running.reader, "trains planes") == []
+
+
+def test_folder_moves_and_deletes(fake_memex, folder, tmp_path):
+    sub = folder / "handbook" / "it"
+    (sub / "deep").mkdir(parents=True)
+    for n in range(5):
+        (sub / f"laptop-{n}.txt").write_text(f"Laptop rule {n}: encrypt the disk.\n")
+    (sub / "deep" / "vpn.txt").write_text("The VPN is required in cafes.\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    with Running(fake_memex, [folder]):
+        assert_converged(fake_memex, folder)
+        os.rename(sub, folder / "handbook" / "computers")  # within the watched folder
+        assert_converged(fake_memex, folder)
+        os.rename(folder / "handbook" / "computers", outside / "computers")  # out of it
+        assert_converged(fake_memex, folder)
+        os.rename(outside / "computers", folder / "handbook" / "returned")  # back in
+        assert_converged(fake_memex, folder)
+        assert len(index_state(fake_memex)) == 8
+        shutil.rmtree(folder / "handbook" / "returned")
+        assert_converged(fake_memex, folder)
+        assert len(index_state(fake_memex)) == 2
+
+
+def test_a_large_file_copied_in_pieces_is_indexed_once_complete(fake_memex, folder):
+    path = folder / "handbook" / "manual.txt"
+    pieces = [f"Section {n}. " + "The Falcon 2 sensor records bird calls. " * 2000 + "\n" for n in range(6)]
+    with Running(fake_memex, [folder]) as running:
+        with open(path, "w") as handle:
+            for piece in pieces:
+                handle.write(piece)
+                handle.flush()
+                os.fsync(handle.fileno())
+                time.sleep(QUIET * 3)  # longer than the quiet period, shorter than open_quiet
+        assert_converged(fake_memex, folder)
+        assert running.indexed_ever().count(path.as_posix()) == 1  # never a partial copy
+
+
+def test_an_event_storm_is_coalesced(fake_memex, folder):
+    storm = folder / "handbook" / "unzipped"
+    with Running(fake_memex, [folder]) as running:
+        storm.mkdir()
+        for n in range(300):
+            (storm / f"page-{n:03d}.txt").write_text(f"Page {n} of the unzipped archive.\n")
+        assert_converged(fake_memex, folder, timeout=60)
+        batches = running.of("batch")
+        assert sum(len(b["indexed"]) for b in batches) == 300
+        assert len(batches) <= 10, [len(b["indexed"]) for b in batches]
+
+
+def test_ignored_files_are_never_indexed(fake_memex, folder):
+    fake_memex.settings = fake_memex.settings.__class__(ignore=("*.log",))
+    hb = folder / "handbook"
+    with Running(fake_memex, [folder]) as running:
+        for name in ["a.txt.swp", "notes.txt~", "film.part", "x.crdownload", ".hidden.txt", "run.log"]:
+            (hb / name).write_text("ignored content\n")
+        (hb / ".git").mkdir()
+        (hb / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+        (hb / "real.txt").write_text("real content\n")
+        assert wait_until(lambda: (hb / "real.txt").as_posix() in index_state(fake_memex))
+        running.settle()
+        assert sorted(index_state(fake_memex)) == sorted(
+            p.as_posix() for p in [hb / "real.txt", hb / "travel.txt", hb / "welcome.md"]
+        )

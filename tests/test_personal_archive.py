@@ -505,3 +505,85 @@ def test_images_without_exif_and_broken_media_are_reported(memex_home, tmp_path)
         "plain.jpg": ".jpg files hold no text memex can index (images and audio are not read)",
         "broken.mp3": "not a readable audio file: can't sync to MPEG frame",
     }
+
+
+@pytest.mark.slow  # about 20 s: the example company's mail and chat are parsed and indexed
+def test_dates_bound_mail_and_chat_too(fake_memex, kestrel):
+    """The same date filter applies to every dated source: mail and chat of the example company."""
+    report = fake_memex.ingest([str(kestrel / "mail"), str(kestrel / "chat")])
+    assert report.failures == []
+    alice = fake_memex.policy.principal("alice")
+    question = "what happened with the harrier outage last month?"
+    dates = fake_memex.find_dates(question, now=datetime(2026, 4, 20, 12, 0, tzinfo=LISBON))
+    assert dates.to_json() == {
+        "from": "2026-03-01T00:00:00+00:00",
+        "to": "2026-04-01T00:00:00+01:00",
+        "phrase": "last month",
+    }
+    hits = fake_memex.search(question, principal=alice, k=50, dates=dates)
+    assert {h.source_id.split(":")[0] for h in hits} == {"mail", "slack"}
+    for hit in hits:
+        assert dates.date_from <= hit.metadata["timestamp"] < dates.date_to, hit.uri
+    assert {
+        "mail:20260316103000.heartbeat.alice@kestrel.example",
+        "slack:T01KESTREL:C01ENGINE0:1773302280.000001",
+    } <= {h.source_id for h in hits}
+    answer = fake_memex.ask(question, principal=alice, k=50, dates=dates)
+    assert answer.hits and all(
+        dates.date_from <= h.metadata["timestamp"] < dates.date_to for h in answer.hits
+    )
+    assert "Falcon 2 launch drinks" not in json.dumps(answer.messages)  # an April mail
+    # Without the range the same question reaches April (the drinks mail, #engineering on 2 April).
+    undated = {h.source_id for h in fake_memex.search(question, principal=alice, k=50)}
+    assert {
+        "mail:20260420090000.drinks.pat@kestrel.example",
+        "slack:T01KESTREL:C01ENGINE0:1775140200.000001",
+    } <= undated
+
+
+def test_photo_positions_and_health_appointments_are_for_the_owner_only(memex_home, tmp_path):
+    from memex.app import Memex
+    from memex.config import Paths
+    from memex.embeddings import HashingEmbedder
+    from memex.llm import FakeModel
+    from memex.policyfile import load_policy
+
+    folder = tmp_path / "maya"
+    folder.mkdir()
+    photo(folder / "IMG_located.jpg")
+    photo(folder / "IMG_unlocated.jpg", gps=False)
+    (folder / "health.ics").write_text(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//memex tests//EN\r\nBEGIN:VEVENT\r\nUID:physio@maya.example\r\n"
+        "DTSTAMP:20260101T090000Z\r\nDTSTART;TZID=Europe/Lisbon:20260312T090000\r\n"
+        "DTEND;TZID=Europe/Lisbon:20260312T100000\r\nSUMMARY:Physiotherapy appointment, shoulder\r\n"
+        "LOCATION:Clínica Fisiolis, Lisbon\r\nCATEGORIES:Health\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:lunch@maya.example\r\nDTSTAMP:20260101T090000Z\r\n"
+        "DTSTART;TZID=Europe/Lisbon:20260312T130000\r\nDTEND;TZID=Europe/Lisbon:20260312T140000\r\n"
+        "SUMMARY:Lunch appointment with Inês\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    memex = Memex(
+        Paths(memex_home),
+        policy=load_policy(POLICIES / "personal.yaml"),
+        embedder=HashingEmbedder(),
+        model=FakeModel(),
+        writable=True,
+    )
+    report = memex.ingest([str(folder)], options={"timezone": "Europe/Lisbon"})
+    assert report.failures == [] and len(report.indexed) == 4
+    guest, owner = memex.policy.principal("guest"), memex.policy.principal("owner")
+    for question, canaries, visible in (
+        ("photos I took in Lisbon in May 2019", ("IMG_located", "Intendente", "38.7223"), "IMG_unlocated"),
+        ("appointment on 12 March", ("Fisiolis", "Physiotherapy"), "Lunch appointment"),
+    ):
+        hits = memex.search(question, principal=guest, k=50, dates=None)
+        answer = memex.ask(question, principal=guest, k=50, dates=None)
+        seen = json.dumps([h.to_json() for h in hits]) + json.dumps(answer.messages) + answer.text
+        seen += json.dumps(answer.to_json())
+        assert visible in seen
+        for canary in canaries:
+            assert canary not in seen, canary
+        owner_sees = json.dumps(
+            [h.to_json() for h in memex.search(question, principal=owner, k=50, dates=None)]
+        )
+        assert all(canary in owner_sees for canary in (*canaries, visible))
+    memex.close()

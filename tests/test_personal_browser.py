@@ -16,7 +16,7 @@ import pytest
 
 from connectors.browser import BrowserConnector, netscape
 from memex.errors import ParseError
-from tests.conftest import POLICIES, data_dir
+from tests.conftest import POLICIES, ROOT, data_dir
 
 LISBON = ZoneInfo("Europe/Lisbon")
 
@@ -217,6 +217,27 @@ def test_every_link_of_the_exports_with_its_folders():
     assert len({d.source_id for d in zh}) == 136
 
 
+def test_the_example_export_with_descriptions_and_tags():
+    path = ROOT / "examples" / "personal" / "bookmarks.html"
+    good, bad = read(path, timezone="Europe/Lisbon")
+    assert bad == {}
+    assert [(d.uri, d.metadata["folder"]) for d in good] == [
+        ("https://www.mudaja.pt/", "Bookmarks Bar > Move to Porto"),
+        ("https://www.cm-porto.pt/freguesias", "Bookmarks Bar > Move to Porto"),
+        ("https://www.cp.pt/passageiros/en/", "Bookmarks Bar > Move to Porto"),
+        ("https://www.vertigoclimbing.pt/", "Bookmarks Bar > Climbing"),
+    ]
+    assert texts(good[0]) == [
+        "Bookmark: MudaJá — mudanças Lisboa Porto",
+        "URL: https://www.mudaja.pt/",
+        "Folder: Bookmarks Bar > Move to Porto",
+        "Added: Wednesday 11 February 2026",
+        "Movers: quote 780 EUR for 14 March.",  # its <DD> description
+    ]
+    assert texts(good[3])[3] == "Tags: climbing, lisbon"
+    assert good[3].attributes["field.tags"] == ["climbing", "lisbon"]
+
+
 def test_bookmark_html_claimed_by_its_doctype_only(tmp_path):
     page = tmp_path / "page.html"
     page.write_text("<html><body><a href='https://example.org'>x</a></body></html>")
@@ -378,4 +399,35 @@ def test_browsing_history_is_for_the_owner_only(memex_home, tmp_path):
     assert "idealista" not in prompt and all(c.source.startswith("/") for c in answer.citations)
     answer = memex.ask(question, principal=owner)
     assert "idealista" in answer.text
+    memex.close()
+
+
+def test_a_date_bounded_question_gets_only_the_pages_visited_then(memex_home, tmp_path):
+    from memex.app import Memex
+    from memex.config import Paths
+    from memex.embeddings import HashingEmbedder
+    from memex.llm import FakeModel
+    from memex.policyfile import load_policy
+
+    profile = firefox_profile(tmp_path / "profile")
+    memex = Memex(
+        Paths(memex_home),
+        policy=load_policy(POLICIES / "personal.yaml"),
+        embedder=HashingEmbedder(),
+        model=FakeModel(),
+        writable=True,
+    )
+    assert memex.ingest([str(profile)], options={"timezone": "Europe/Lisbon"}).failures == []
+    owner = memex.policy.principal("owner")
+    question = "which flats and trains did I look at last week?"
+    dates = memex.find_dates(question, now=datetime(2026, 3, 11, 15, 30, tzinfo=LISBON))
+    assert dates.describe() == "2026-03-02 to 2026-03-08 (last week)"
+    hits = memex.search(question, principal=owner, k=20, dates=dates)
+    # Monday's and Friday's visits; not Monday 9 March's, nor the bookmarks added in February.
+    assert sorted(h.title for h in hits) == [
+        "Buy train tickets | CP (visited 2026-03-06)",
+        "Flats to rent in Porto — idealista (visited 2026-03-02)",
+    ]
+    everything = memex.search(question, principal=owner, k=20)
+    assert len({h.source_id for h in everything}) == 5  # 3 page-days and 2 bookmarks
     memex.close()

@@ -246,6 +246,8 @@ def decode(data: bytes) -> str:
 
 def _read_delimited(path: Path) -> list[Element]:
     text = decode(path.read_bytes())
+    # A long text cell is a cell, not an error (the csv module stops at 128 KB by default).
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     sample = text[:20_000]
     if path.suffix.lower() == ".tsv":
         dialect: type[csv.Dialect] | csv.Dialect = csv.excel_tab

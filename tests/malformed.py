@@ -109,7 +109,7 @@ def hostile_specials(folder: Path, sample_docx: Path | None) -> dict[str, str]:
         archive.writestr("word/media/blank.bin", zeros_member(20 * MiB))
     put("ratio-bomb.docx", buffer.getvalue(), "zip bomb (ratio)")
     forged = write_zip(folder / "size-bomb.xlsx", {**MINIMAL_DOCX, "xl/big.xml": b"<a/>" * 1000})
-    forge_sizes(forged, {"xl/big.xml": (4096 * MiB, 2048 * MiB)})
+    forge_sizes(forged, {"xl/big.xml": (4000 * MiB, 2000 * MiB)})
     made["size-bomb.xlsx"] = "zip bomb (declared size)"
     laughs = {**MINIMAL_DOCX, "word/document.xml": BILLION_LAUGHS}
     write_zip(folder / "laughs.docx", laughs)
@@ -124,8 +124,8 @@ def hostile_specials(folder: Path, sample_docx: Path | None) -> dict[str, str]:
     if sample_docx is not None:
         shutil.copyfile(sample_docx, folder / "docx-named.txt")
         made["docx-named.txt"] = "a docx named .txt"
-    # Huge lines: 8 MB of words on one line, 8 MB without a single space.
-    put("huge-line.txt", b"Lisbon office " * (8 * MiB // 14), "an 8 MB line of words")
-    put("huge-token.md", b"x" * (8 * MiB), "an 8 MB line without spaces")
-    put("huge-line.csv", b"a,b\n" + b"1," + b"9" * (4 * MiB) + b"\n", "a 4 MB csv cell")
+    # Huge lines: 2 MB of words on one line, 2 MB without a single space, a 1 MB csv cell.
+    put("huge-line.txt", b"Lisbon office " * (2 * MiB // 14), "a 2 MB line of words")
+    put("huge-token.md", b"x" * (2 * MiB), "a 2 MB line without spaces")
+    put("huge-line.csv", b"a,b\n" + b"1," + b"9" * MiB + b"\n", "a 1 MB csv cell")
     return made

@@ -106,7 +106,7 @@ _URL = re.compile(
             rf"[a-z][a-z0-9+.\-]{{0,31}}{_COLON}{_SLASH}{{2}}{_CH}*",
             # //host.tld/... and \\host\share: scheme-relative, resolved against the page
             rf"(?<![/\\]){_SLASH}{{2}}{_LABEL}(?:(?:{_DOT}{_LABEL})+|(?=:\d|{_SLASH})){_CH}*",
-            rf"(?<![\w\-])www\d{{0,3}}{_DOT}{_CH}+",
+            rf"(?<!\w)www\d{{0,3}}{_DOT}{_CH}+",  # after a hyphen too: some linkifiers take it
             rf"(?<!\w)data{_COLON}(?:\s*[a-z\-]+/[\w.+\-]+[;,]|[;,]|(?=\S)){_CH}*",
             rf"(?<!\w)(?:javascript|vbscript|livescript){_COLON}{_CH}*",
             rf"(?<!\w)(?:https?|hxxps?|ftps?|wss?|mailto|file|blob|jar|view-source|intent|smb|cid|feed)"
@@ -133,14 +133,19 @@ _TARGET = r"\((?:[^()]|\([^()]*\))*\)"  # (target "title"), one level of nested 
 _IMAGE = re.compile(rf"!{_BRACKETED}(?:{_TARGET}|\[[^\[\]]*\])?")
 _LINK = re.compile(rf"({_BRACKETED})(?:{_TARGET}|\[[^\[\]]*\])")
 _DEFINITION = re.compile(r"(?m)^(?:[ \t>]|[-*+][ \t]|\d{1,9}[.)][ \t])*\[[^\]]+\]:.*$")
-_HTML = re.compile(r"(?s)<!--.*?(?:-->|$)|<!\[CDATA\[.*?(?:\]\]>|$)|</?[a-z][^>]*>|<[!?][^>]*>", re.I)
+# "<erin@kestrel.example>" is a mail address (as mail headers write it), not a tag: with no space,
+# slash or "=" in it, it can carry no attribute, so it stays.
+_ADDRESS = r"(?![\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+>)"
+_HTML = re.compile(
+    rf"(?s)<!--.*?(?:-->|$)|<!\[CDATA\[.*?(?:\]\]>|$)|<{_ADDRESS}/?[a-z][^>]*>|<[!?][^>]*>", re.I
+)
 _ESCAPE = re.compile(r"\\+(?=[!-/:-@\[-`{-~])")  # Markdown shows "\:" as ":"
 _ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-f]+|[a-z][a-z0-9]*);?", re.I)
 # What is left cannot start an image, a link, a link definition or a tag.
 _NEUTRALISE = [
     (re.compile(r"!+(?=\[)"), ""),
     (re.compile(r"\](?=[(\[:])"), "] "),
-    (re.compile(r"<(?=[a-z/!?])", re.I), "< "),
+    (re.compile(rf"<{_ADDRESS}(?=[a-z/!?])", re.I), "< "),
 ]
 
 

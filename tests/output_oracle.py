@@ -49,7 +49,10 @@ def violations(output: str, allowed: set[str]) -> list[str]:
             if url not in allowed:
                 found.append(url)
     for view in (output, html.unescape(html.unescape(output))):  # markup is ASCII: no NFKC here
-        found += re.findall(r"!\[|\]\(|\]:|\]\[|<[a-z/!?]", view, flags=re.I)
+        # a mail address in angle brackets (<a@b.example>) can carry no attribute: not a tag
+        found += re.findall(
+            r"!\[|\]\(|\]:|\]\[|<(?![\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+>)[a-z/!?]", view, flags=re.I
+        )
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Co") and ch not in "\n\t" for ch in output):
         found.append("invisible characters")
     return found

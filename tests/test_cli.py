@@ -105,7 +105,8 @@ def test_ask_json_cites_the_right_source(indexed_home):
     out = json.loads(
         memex("ask", "Who offered to acquire the company?", "--as", "erin", "--json", home=home).stdout
     )
-    assert set(out) == {"question", "answer", "citations", "evidence"}
+    assert set(out) == {"question", "answer", "citations", "evidence", "dates"}
+    assert out["dates"] is None  # no time expression in the question
     assert out["citations"][0] == {
         "n": 1,
         "chunk_id": out["citations"][0]["chunk_id"],
@@ -129,6 +130,7 @@ def test_ask_about_nothing_relevant_says_so(indexed_home):
         "answer": "The archives you can read do not contain an answer to that question.",
         "citations": [],
         "evidence": [],
+        "dates": None,
     }
 
 

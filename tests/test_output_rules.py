@@ -89,6 +89,14 @@ TABLE = [
     ("a <b>bold</b> <a href='https://evil.example'>x</a>", "a bold x"),
     ("<<img>img src=x>y", "y"),
     ("unclosed <img src=x", "unclosed < img src=x"),
+    # a mail address as headers write it stays; anything that could carry an attribute goes
+    (
+        "from Erin Duarte <erin@kestrel.example>, 12 March",
+        "from Erin Duarte <erin@kestrel.example>, 12 March",
+    ),
+    ("<a@b.example/onclick=x>y", "y"),
+    ("<a@b.example onclick=x>y", "y"),
+    ("<erin@kestrel.example", "< erin@kestrel.example"),
     ("x](y) and z]:w and ![v", "x] (y) and z] :w and [v"),
 ]
 

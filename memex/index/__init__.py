@@ -185,7 +185,7 @@ class Index:
         if mode in ("hybrid", "lexical"):
             lexical = self._lexical.search(query, visible, narrowing.sql_where(), depth)
             phrase = self._lexical.phrase_search(query, visible, narrowing.sql_where(), depth)
-        ranked = fuse(dense, lexical, phrase, k)
+        ranked = fuse(dense, lexical, phrase, k, depth=depth)
         details = {"similarity": dict(dense), "bm25": dict(lexical)}
         return self._release([c for c, _ in ranked], dict(ranked), details, principal, visible)
 
@@ -254,13 +254,17 @@ def fuse(
     lexical: Sequence[tuple[str, float]],
     phrase: Sequence[tuple[str, float]],
     k: int,
+    *,
+    depth: int | None = None,
 ) -> list[tuple[str, float]]:
     """A convex combination of the two candidate lists' scores, each standardised over its own
-    candidates (a chunk missing from one list gets that list's lowest score). A chunk holding the
-    query verbatim gets a bonus, so a pasted phrase finds its source first. Chosen over
-    reciprocal rank fusion by measurement (BENCHMARKS.md)."""
-    z_dense, z_lexical = _standardised(dense), _standardised(lexical)
-    floor_dense, floor_lexical = min(z_dense.values(), default=0.0), min(z_lexical.values(), default=0.0)
+    candidates. A chunk missing from a list cut at `depth` gets that list's lowest score; missing
+    from a shorter list (everything that matched at all is in it: two rare words that only one
+    chunk holds) it gets one standard deviation less, so matching beats not matching. A chunk
+    holding the query verbatim gets a bonus, so a pasted phrase finds its source first. Chosen
+    over reciprocal rank fusion by measurement (BENCHMARKS.md)."""
+    z_dense, floor_dense = _standardised(dense, complete=depth is not None and len(dense) < depth)
+    z_lexical, floor_lexical = _standardised(lexical, complete=depth is not None and len(lexical) < depth)
     verbatim = {chunk_id for chunk_id, _ in phrase}
     scores = {
         chunk_id: DENSE_WEIGHT * z_dense.get(chunk_id, floor_dense)
@@ -271,13 +275,16 @@ def fuse(
     return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
 
 
-def _standardised(ranking: Sequence[tuple[str, float]]) -> dict[str, float]:
+def _standardised(ranking: Sequence[tuple[str, float]], *, complete: bool) -> tuple[dict[str, float], float]:
+    """Z-scores of a ranking, and the score of a chunk not in it."""
     if not ranking:
-        return {}
+        return {}, 0.0
     values = [score for _, score in ranking]
     mean = sum(values) / len(values)
     spread = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 or 1.0
-    return {chunk_id: (score - mean) / spread for chunk_id, score in ranking}
+    z = {chunk_id: (score - mean) / spread for chunk_id, score in ranking}
+    lowest = min(z.values())
+    return z, lowest - 1.0 if complete else lowest
 
 
 def _metadata(chunk: Chunk, ac: int) -> dict[str, Any]:

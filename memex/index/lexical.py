@@ -48,9 +48,10 @@ HEADING_WEIGHT = 3.0
 
 
 def fts_phrase(text: str) -> str | None:
-    """The whole query as one FTS5 phrase, when it has several words."""
+    """The whole query as one FTS5 phrase (for a one-word query: the chunks holding that word,
+    which a person typing one word expects before those that are merely about it)."""
     words = _WORD.findall(text.lower())[:64]
-    return '"' + " ".join(words) + '"' if len(words) >= 3 else None
+    return '"' + " ".join(words) + '"' if words else None
 
 
 def fts_query(text: str) -> str:
@@ -185,7 +186,7 @@ class LexicalStore:
     def phrase_search(
         self, query: str, visible: Iterable[int], where: tuple[str, list[Any]], depth: int
     ) -> list[tuple[str, float]]:
-        """Chunks holding the whole query (three words or more) as a phrase."""
+        """Chunks holding the whole query as a phrase."""
         phrase = fts_phrase(query)
         return self._match(phrase, visible, where, depth) if phrase else []
 

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import zipfile
 from collections.abc import Callable, Iterable
@@ -123,8 +124,31 @@ def _read_unstructured(path: Path, kind: str) -> list[Element]:
         kwargs["process_attachments"] = False
     if kind == "xlsx":
         kwargs["find_subtable"] = False
-    raw = partition(filename=str(path), **kwargs)
+    visible = _visible_html(path) if kind == "html" else None
+    if visible is not None:
+        raw = partition(text=visible, **kwargs)
+    else:
+        raw = partition(filename=str(path), **kwargs)
     return list(_from_unstructured(raw))
+
+
+def _visible_html(path: Path) -> str | None:
+    """The page without the text a reader does not see (display:none, white on white...: where
+    injected instructions hide), or None when nothing is hidden."""
+    from lxml import etree
+    from lxml import html as lxml_html
+
+    from connectors.hiddentext import drop_hidden
+
+    text = decode(path.read_bytes())
+    text = re.sub(r"^\s*<\?xml[^>]*>", "", text)  # lxml refuses str with an encoding declaration
+    try:
+        root = lxml_html.document_fromstring(text)
+    except (etree.ParserError, ValueError):
+        return None
+    if not drop_hidden(root):
+        return None
+    return lxml_html.tostring(root, encoding="unicode")
 
 
 def _from_unstructured(raw: Iterable) -> Iterable[Element]:

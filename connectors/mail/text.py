@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from connectors.hiddentext import hidden_reason, stylesheet_rules
+
 # HTML elements whose content is never text a reader sees.
 _INVISIBLE = {"script", "style", "head", "title", "noscript", "template", "svg", "object", "iframe"}
 # Elements that end a paragraph, and those that end a line.
@@ -34,11 +36,12 @@ def html_to_text(html: str) -> str:
         return _collapse(re.sub(r"<[^>]*>", " ", html))
     out: list[str] = []
     skipped: set = set()
+    rules = stylesheet_rules(s.text or "" for s in root.iter("style"))
     walker = etree.iterwalk(root, events=("start", "end"))
     for event, element in walker:
         tag = element.tag.lower() if isinstance(element.tag, str) else ""
         if event == "start":
-            if not tag or tag in _INVISIBLE or _is_quote(element):
+            if not tag or tag in _INVISIBLE or _is_quote(element) or hidden_reason(element, rules):
                 skipped.add(element)
                 walker.skip_subtree()
                 continue

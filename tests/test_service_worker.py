@@ -236,6 +236,43 @@ def test_a_client_that_goes_away_stops_its_answer(corpus):
     service.close()
 
 
+@pytest.mark.parametrize(
+    "path, body",
+    [
+        ("api/ask", {"question": "Q"}),
+        ("v1/chat/completions", {"messages": [{"role": "user", "content": "Q"}]}),
+    ],
+    ids=["api", "openai"],
+)
+def test_a_client_that_gives_up_waiting_stops_its_unstreamed_answer(corpus, path, body):
+    """Without streaming nothing is sent before the answer: the service notices the client
+    went away (a timeout, a closed tab) and frees the model, running or queued."""
+    memex, items = corpus
+    model = CountingSlowModel(words=300, delay=0.02)
+    service, tokens = make_service(memex, model_factory=lambda: model, per_user=4)
+    token, _ = tokens.create("everything", expires=None)
+    question = json.loads(json.dumps(body).replace('"Q"', json.dumps(items[40].query)))
+    with (
+        live_server(create_app(service)) as url,
+        httpx.Client(base_url=url, headers=bearer(token), timeout=60) as http,
+    ):
+        _wait(lambda: service.worker.status()["completed"] == 1)
+        with ThreadPoolExecutor(2) as pool:
+            running = pool.submit(http.post, path, json=question, timeout=1.0)
+            _wait(lambda: model.written > 0)
+            queued = pool.submit(http.post, path, json=question, timeout=0.5)
+            for gone in (running, queued):
+                with pytest.raises(httpx.ReadTimeout):
+                    gone.result()
+        _wait(lambda: not service.worker.status()["busy"] and service.worker.status()["queued"] == 0, 10)
+        stopped_at = model.written
+        time.sleep(0.3)
+        assert model.written == stopped_at < 300  # the running answer stopped; the queued one never ran
+        done = http.post(path, json=question)
+        assert done.status_code == 200 and model.written - stopped_at == 300
+    service.close()
+
+
 def test_closing_fails_waiting_questions_instead_of_hanging(corpus):
     from memex.service.auth import Caller
 

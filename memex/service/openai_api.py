@@ -11,7 +11,6 @@ data too.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 import uuid
@@ -19,13 +18,21 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from memex.answer import Answer
 from memex.service.auth import Caller
 from memex.service.core import AnswerStream, BadRequest
-from memex.service.routes import KEEPALIVE_SECONDS, SSE_HEADERS, caller, error_body, service_of
+from memex.service.routes import (
+    CLIENT_GONE,
+    KEEPALIVE_SECONDS,
+    SSE_HEADERS,
+    answer_unless_gone,
+    caller,
+    error_body,
+    service_of,
+)
 
 MODEL_ID = "memex"
 router = APIRouter(prefix="/v1")
@@ -51,10 +58,9 @@ async def chat_completions(request: Request, who: Caller = Depends(caller)) -> A
     created = int(time.time())
     if not stream:
         job = await run_in_threadpool(service.submit_ask, who, question, channel="openai")
-        try:
-            answer = await asyncio.wrap_future(job.future)
-        finally:
-            job.cancel()
+        answer = await answer_unless_gone(job, request)
+        if answer is None:
+            return Response(status_code=CLIENT_GONE)
         content = answer_text(answer)
         return {
             "id": completion_id,

@@ -13,11 +13,13 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
+from memex.answer import Answer
 from memex.service.auth import Caller
 from memex.service.core import AnswerStream, Service
-from memex.service.worker import ModelUnavailable
+from memex.service.worker import Job, ModelUnavailable
 
 NOT_FOUND = {"error": "no such source, or you may not read it"}
+CLIENT_GONE = 499  # nginx's "client closed request": nobody reads it
 KEEPALIVE_SECONDS = 15.0
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -96,11 +98,8 @@ async def ask(body: AskRequest, request: Request, who: Caller = Depends(caller))
         job = await run_in_threadpool(
             service.submit_ask, who, body.question, channel="http", k=body.k, dates=not body.no_dates
         )
-        try:
-            answer = await asyncio.wrap_future(job.future)
-        finally:
-            job.cancel()  # the client went away before the answer: stop the model
-        return answer.to_json()
+        answer = await answer_unless_gone(job, request)
+        return answer.to_json() if answer is not None else Response(status_code=CLIENT_GONE)
     stream = await service.ask_streaming(
         who, body.question, channel="http", k=body.k, dates=not body.no_dates
     )
@@ -127,6 +126,21 @@ async def _sse(stream: AnswerStream) -> AsyncIterator[str]:
                 return
     finally:
         stream.cancel()  # a no-op once answered; stops the model if the client went away
+
+
+async def answer_unless_gone(job: Job, request: Request, poll: float = 0.25) -> Answer | None:
+    """The job's answer, or None if the client went away first (a timeout, a closed tab): the
+    job is then cancelled, so that a question nobody waits for does not hold the model."""
+    future = asyncio.wrap_future(job.future)
+    try:
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=poll)
+            if done:
+                return future.result()
+            if await request.is_disconnected():
+                return None
+    finally:
+        job.cancel()  # a no-op once answered
 
 
 def error_body(exc: BaseException) -> dict[str, Any]:

@@ -201,3 +201,86 @@ def test_ignored_files_are_never_indexed(fake_memex, folder):
         assert sorted(index_state(fake_memex)) == sorted(
             p.as_posix() for p in [hb / "real.txt", hb / "travel.txt", hb / "welcome.md"]
         )
+
+
+# -- hostile files -------------------------------------------------------------------------------
+def test_hostile_files_are_killed_and_reported_while_others_are_indexed(fake_memex, folder, monkeypatch):
+    """A parser that hangs and one that exhausts memory are killed by the sandbox; both files are
+    recorded as failed with their reasons (memex status lists them), the daemon goes on indexing
+    the other files, and a failed file is not read again until it changes."""
+    from functools import partial
+
+    import connectors.files as files
+    from memex.sandbox import Limits, ParserPool
+    from tests import hostile
+
+    real = files.parse_file
+    saboteurs = {"hang.txt": hostile.hang, "bomb.txt": hostile.eat_memory}
+    monkeypatch.setattr(files, "partial", lambda fn, path: saboteurs.get(path.name) or partial(real, path))
+    fake_memex._pool = ParserPool(limits=Limits(timeout=3, memory_mb=1024))
+    hb = folder / "handbook"
+    with Running(fake_memex, [folder]) as running:
+        (hb / "hang.txt").write_text("this file makes the parser hang\n")
+        (hb / "bomb.txt").write_text("this file makes the parser eat all memory\n")
+        for n in range(5):
+            (hb / f"good-{n}.txt").write_text(f"Good file {n} about the Falcon 2 sensor.\n")
+        assert wait_until(lambda: len(index_state(fake_memex)) == 7, timeout=40), "\n".join(
+            map(str, running.events)
+        )
+        (hb / "after.txt").write_text("Written after the hostile files: the harrier outage report.\n")
+        assert wait_until(lambda: (hb / "after.txt").as_posix() in index_state(fake_memex), timeout=20)
+        running.settle(timeout=30)
+        reasons = {
+            (hb / "hang.txt").as_posix(): "refused: parsing took longer than 3 s",
+            (hb / "bomb.txt").as_posix(): "refused: parsing needs more than the 1024 MB memory limit",
+        }
+        failed = {r.uri: r.error for r in fake_memex.ledger.records(status="failed")}
+        assert failed == {uri: f"failed: {reason}" for uri, reason in reasons.items()}
+        status = running.reader.status(principal=fake_memex.policy.principal("root-admin"))
+        assert sorted((f["source"], f["reason"]) for f in status["failures"]) == sorted(failed.items())
+        reported = [(f["source"], f["reason"]) for e in running.of("batch") for f in e["failed"]]
+        assert sorted(reported) == sorted(reasons.items())
+        # Not retried while unchanged: a reconcile reads nothing (no 3 s hang).
+        reconciles = running.service.counts["reconciles"]
+        running.service.request_reconcile()
+        assert wait_until(lambda: running.service.counts["reconciles"] == reconciles + 1, timeout=20)
+        last = running.service.last
+        assert last["event"] == "reconcile" and last["seconds"] < 2.5, last
+        assert (last["indexed"], last["failed"], last["unchanged"]) == ([], [], 8), last
+        assert running.thread.is_alive() and running.crashed is None
+        assert sorted(index_state(fake_memex)) == sorted(
+            p for p in disk_state(folder) if not p.endswith(("hang.txt", "bomb.txt"))
+        )
+        assert consistent(fake_memex)
+
+
+# -- down time -----------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_changes_made_while_the_daemon_was_down_converge(fake_memex, folder):
+    """Stop the daemon, add, modify, delete and rename 1,000 files, start it: the index equals
+    the disk, with no duplicate source, citation or chunk."""
+    bulk = folder / "handbook" / "bulk"
+    bulk.mkdir()
+    for n in range(1000):
+        (bulk / f"note-{n:04d}.txt").write_text(f"Note {n}: token{n}x about the Lisbon office.\n")
+    with Running(fake_memex, [folder]):
+        assert_converged(fake_memex, folder, timeout=180)
+    for n in range(0, 250):
+        (bulk / f"note-{n:04d}.txt").write_text(f"Note {n} rewritten: token{n}y while nobody watched.\n")
+    for n in range(250, 500):
+        (bulk / f"note-{n:04d}.txt").unlink()
+    for n in range(500, 750):
+        os.rename(bulk / f"note-{n:04d}.txt", bulk / f"renamed-{n:04d}.txt")
+    for n in range(1000, 1250):
+        (bulk / f"note-{n:04d}.txt").write_text(f"Note {n}: token{n}x added while nobody watched.\n")
+    with Running(fake_memex, [folder]) as running:
+        assert_converged(fake_memex, folder, timeout=180)
+        assert len(index_state(fake_memex)) == 1000 + 2
+        uris = [r.uri for r in fake_memex.ledger.records(status="indexed")]
+        assert len(uris) == len(set(uris)) == 1002
+        chunk_ids = running.reader.index.chunk_ids()
+        assert chunk_ids == fake_memex.ledger.all_chunk_ids() and len(chunk_ids) == 1002
+        assert search_uris(running.reader, "token600x") == [(bulk / "renamed-0600.txt").as_posix()]
+        assert search_uris(running.reader, "token7y") == [(bulk / "note-0007.txt").as_posix()]
+        assert search_uris(running.reader, "token7x") == []
+        assert search_uris(running.reader, "token300x") == []

@@ -88,6 +88,9 @@ class Running:
         with self._lock:
             return [e for e in self.events if e["event"] == kind]
 
+    def last_event(self, kind: str) -> dict:
+        return self.of(kind)[-1]
+
     def indexed_ever(self) -> list[str]:
         with self._lock:
             return [uri for e in self.events if e["event"] in ("batch", "reconcile") for uri in e["indexed"]]

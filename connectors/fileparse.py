@@ -118,6 +118,9 @@ def _read_unstructured(path: Path, kind: str) -> list[Element]:
             _check_xml_prolog(handle, path.name)
     _prepare_unstructured()
     module = __import__(f"unstructured.partition.{kind}", fromlist=["_"])
+    if kind != "html" and getattr(module, "partition_html", None) not in (None, _visible_partition_html):
+        # md, epub, rtf, org and rst are turned into HTML first: their hidden text goes too.
+        module.partition_html = _visible_partition_html
     partition = getattr(module, f"partition_{kind}")
     kwargs = {}
     if kind in ("email", "msg"):
@@ -135,12 +138,26 @@ def _read_unstructured(path: Path, kind: str) -> list[Element]:
 def _visible_html(path: Path) -> str | None:
     """The page without the text a reader does not see (display:none, white on white...: where
     injected instructions hide), or None when nothing is hidden."""
+    return _without_hidden(decode(path.read_bytes()))
+
+
+def _visible_partition_html(*args, text: str | None = None, **kwargs):
+    """unstructured's partition_html, given HTML text without its hidden parts."""
+    from unstructured.partition.html import partition_html
+
+    if text is not None:
+        text = _without_hidden(text) or text
+    return partition_html(*args, text=text, **kwargs)
+
+
+def _without_hidden(text: str) -> str | None:
     from lxml import etree
     from lxml import html as lxml_html
 
     from connectors.hiddentext import drop_hidden
 
-    text = decode(path.read_bytes())
+    if not text.strip():
+        return None
     text = re.sub(r"^\s*<\?xml[^>]*>", "", text)  # lxml refuses str with an encoding declaration
     try:
         root = lxml_html.document_fromstring(text)

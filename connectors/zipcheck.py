@@ -82,8 +82,8 @@ def check_zip_file(
     try:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise ParseError(f"corrupt {what} (not a valid zip archive: {exc})") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        raise ParseError(f"corrupt {what} (not a valid zip archive)") from None
     check_archive(infos, limits)
     return infos
 

@@ -31,9 +31,9 @@ SPECIAL_REASONS = {
     "size-bomb.xlsx": "refused as a possible zip bomb: xl/big.xml unpacks to 3.9 GB (more than 512.0 MB)",
     "laughs.docx": "refused: word/document.xml declares XML entities (EntitiesForbidden)",
     "laughs.epub": "refused: content.opf declares XML entities (EntitiesForbidden)",
-    "pdf-named.docx": "corrupt Office file (not a valid zip archive: File is not a zip file)",
+    "pdf-named.docx": "corrupt Office file (not a valid zip archive)",
     "zip-named.pdf": "corrupt or truncated .pdf file",
-    "text-named.xlsx": "corrupt Office file (not a valid zip archive: File is not a zip file)",
+    "text-named.xlsx": "corrupt Office file (not a valid zip archive)",
 }
 # Hostile files that are readable text whatever they look like: indexed.
 SPECIAL_INDEXED = {"docx-named.txt", "huge-line.txt", "huge-token.md", "huge-line.csv"}

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -77,3 +78,51 @@ def test_serve_the_example_company_with_the_real_models(tmp_path):
         code = serve.wait(60)
     assert code == 0, serve.stderr.read()
     assert serve.stdout.read() == ""  # --json: one line, the address
+
+
+@pytest.mark.slow  # loads the real embedder
+def test_serve_https_under_a_path_as_behind_a_proxy(tmp_path):
+    """--ssl-certfile/--ssl-keyfile serve HTTPS only; --root-path makes the announced address
+    carry the prefix while requests arrive with it stripped, as a proxy forwards them; the page
+    refers to everything relatively, so it works under the prefix."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    env = {**os.environ, "MEMEX_HOME": str(tmp_path / "home")}
+    _cli(env, "init", "--policy", "company.yaml")
+    token = json.loads(_cli(env, "token", "create", "alice", "--json").stdout)["token"]
+    serve = subprocess.Popen(
+        [str(BIN / "memex"), "serve", "--port", "0", "--json", "--ssl-certfile", str(cert),
+         "--ssl-keyfile", str(key), "--root-path", "/memex", "--llm", "http://127.0.0.1:9/v1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        url = json.loads(serve.stdout.readline())["url"]
+        port = int(url.split(":")[2].split("/")[0])
+        assert url == f"https://127.0.0.1:{port}/memex/"
+        direct = f"https://127.0.0.1:{port}/"  # what the proxy forwards to: the prefix stripped
+        with httpx.Client(base_url=direct, verify=str(cert), timeout=120) as https:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    health = https.get("healthz")
+                    break
+                except httpx.ConnectError:
+                    assert time.monotonic() < deadline and serve.poll() is None, serve.stderr.read()
+                    time.sleep(0.5)
+            assert (health.status_code, health.json()) == (200, {"status": "ok"})
+            page = https.get("").text
+            assert 'href="static/style.css"' in page and 'src="static/app.js"' in page
+            assert https.get("static/app.js").status_code == 200
+            found = https.post("api/search", json={"query": "vacation"}, headers=bearer(token))
+            assert (found.status_code, found.json()) == (200, {"hits": []})
+            assert https.post("api/search", json={"query": "vacation"}).status_code == 401
+        with pytest.raises(httpx.HTTPError):  # no plain HTTP on the TLS port
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10)
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        code = serve.wait(60)
+    assert code == 0, serve.stderr.read()

@@ -284,3 +284,49 @@ def test_changes_made_while_the_daemon_was_down_converge(fake_memex, folder):
         assert search_uris(running.reader, "token7y") == [(bulk / "note-0007.txt").as_posix()]
         assert search_uris(running.reader, "token7x") == []
         assert search_uris(running.reader, "token300x") == []
+
+
+# -- where events are not delivered ----------------------------------------------------------------
+def test_scanning_keeps_a_folder_current_without_events(fake_memex, folder):
+    """Polling (network file systems, `watch_polling = true`): saves, renames and deletions are
+    found by scanning."""
+    with Running(fake_memex, [folder], watch_polling=True) as running:
+        assert [w["mode"] for w in running.service.status()["watched"]] == ["scanning"]
+        note = folder / "handbook" / "harrier.md"
+        note.write_text("The harrier outage ended when the certificate was renewed.\n")
+        assert_converged(fake_memex, folder)
+        os.rename(note, folder / "handbook" / "outage.md")
+        (folder / "handbook" / "travel.txt").unlink()
+        assert_converged(fake_memex, folder)
+        assert sorted(index_state(fake_memex)) == sorted(
+            (folder / "handbook" / n).as_posix() for n in ("outage.md", "welcome.md")
+        )
+
+
+def test_past_the_inotify_limit_the_folder_is_scanned_and_the_sysctl_named(fake_memex, folder, monkeypatch):
+    from memex import watch
+
+    def no_watches(self, root, sink):
+        raise watch.WatchLimit(28, "No space left on device")
+
+    monkeypatch.setattr(watch.Observers, "_inotify", no_watches)
+    with Running(fake_memex, [folder]) as running:
+        (mode,) = running.service.status()["watched"]
+        assert (mode["mode"], mode["reason"]) == (
+            "scanning",
+            "the inotify watch limit was reached (fs.inotify.max_user_watches)",
+        )
+        (note,) = running.of("note")
+        assert "sudo sysctl fs.inotify.max_user_watches=524288" in note["message"]
+        (folder / "handbook" / "new.txt").write_text("Found by scanning.\n")
+        assert_converged(fake_memex, folder)
+
+
+def test_a_kernel_queue_overflow_triggers_a_reconcile(fake_memex, folder):
+    """watchdog only logs an overflow (events were lost): the daemon reconciles the folder."""
+    import logging
+
+    with Running(fake_memex, [folder]) as running:
+        reconciles = running.service.counts["reconciles"]
+        logging.getLogger("watchdog.observers.inotify_c").warning("Inotify event queue overflowed")
+        assert wait_until(lambda: running.service.counts["reconciles"] == reconciles + 1, timeout=20)

@@ -151,6 +151,15 @@ def test_search_ask_status_from_another_terminal_go_through_the_daemon(daemon, p
     assert (info["principal"], info["roots"][0]["root"], info["failures"]) == ("root-admin", str(root), [])
     assert info["ledger"]["indexed"] == 4
     assert daemon_process.running_pid(paths) == pid  # it answered; nobody else opened the store
+    shown = memex_cli("daemon", "status", "--json")
+    assert shown.returncode == 0, shown.stderr
+    info = json.loads(shown.stdout)
+    assert (info["running"], info["pid"], info["watched"]) == (
+        True,
+        pid,
+        [{"root": str(root), "mode": "events", "reason": ""}],
+    )
+    assert info["counts"]["indexed"] == 4 and info["counts"]["errors"] == 0
     log = paths.daemon_log.read_text()
     assert "Traceback" not in log
 
@@ -335,3 +344,23 @@ def test_kill_9_at_random_moments_loses_nothing(paths, tmp_path):
         chunk_ids = memex.index.chunk_ids()
         assert chunk_ids == memex.ledger.all_chunk_ids()
         assert memex.index.sizes() == (len(chunk_ids), len(chunk_ids))
+
+
+def test_daemon_start_status_stop_on_the_command_line(paths, tmp_path):
+    root = make_archive(tmp_path / "kestrel")
+    started = memex_cli("--policy", str(COMPANY), "daemon", "start", str(root), "--json")
+    assert started.returncode == 0, started.stderr
+    info = json.loads(started.stdout)
+    pid = info["pid"]
+    try:
+        assert (info["running"], [w["root"] for w in info["watched"]]) == (True, [str(root)])
+        assert config.load_settings(paths).watched == (str(root),)  # remembered for the next start
+    finally:
+        stopped = memex_cli("daemon", "stop", "--json")
+    assert (stopped.returncode, json.loads(stopped.stdout)) == (0, {"stopped": True, "pid": pid})
+    assert daemon_process.running_pid(paths) is None and not paths.socket.exists()
+    again = memex_cli("daemon", "stop", "--json")
+    assert json.loads(again.stdout) == {"stopped": False, "pid": None}
+    status = memex_cli("daemon", "status", "--json")
+    assert json.loads(status.stdout)["watched"] == [{"root": str(root), "mode": "stopped", "reason": ""}]
+    assert "stale_pid" not in json.loads(status.stdout)  # a clean stop

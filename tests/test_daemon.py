@@ -364,3 +364,40 @@ def test_daemon_start_status_stop_on_the_command_line(paths, tmp_path):
     status = memex_cli("daemon", "status", "--json")
     assert json.loads(status.stdout)["watched"] == [{"root": str(root), "mode": "stopped", "reason": ""}]
     assert "stale_pid" not in json.loads(status.stdout)  # a clean stop
+
+
+def test_memex_watch_in_the_foreground_prints_events_and_stops_on_ctrl_c(paths, tmp_path):
+    root = make_archive(tmp_path / "kestrel")
+    watch = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("memex")),
+            "--policy",
+            str(COMPANY),
+            "watch",
+            str(root),
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        events = []
+        for line in watch.stdout:
+            events.append(json.loads(line))
+            if events[-1]["event"] == "reconcile":
+                break
+        assert [e["event"] for e in events] == ["watching", "started", "reconcile"]
+        assert len(events[-1]["indexed"]) == 4
+        new = root / "handbook" / "harrier.md"
+        new.write_text("The harrier outage ended at noon.\n")
+        batch = json.loads(watch.stdout.readline())
+        assert (batch["event"], batch["indexed"], batch["removed"]) == ("batch", [new.as_posix()], [])
+        watch.send_signal(signal.SIGINT)
+        rest = [json.loads(line) for line in watch.stdout]
+        assert watch.wait(30) == 0, watch.stderr.read()
+        assert [e["event"] for e in rest] == ["stopped"]
+    finally:
+        if watch.poll() is None:
+            watch.kill()
+    assert config.load_settings(paths).watched == (str(root),)

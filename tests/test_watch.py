@@ -252,6 +252,11 @@ def test_hostile_files_are_killed_and_reported_while_others_are_indexed(fake_mem
             p for p in disk_state(folder) if not p.endswith(("hang.txt", "bomb.txt"))
         )
         assert consistent(fake_memex)
+        # Changed (and now harmless), it is read again and indexed.
+        del saboteurs["bomb.txt"]
+        (hb / "bomb.txt").write_text("Fixed: the Falcon 2 sensor manual.\n")
+        assert wait_until(lambda: (hb / "bomb.txt").as_posix() in index_state(fake_memex), timeout=20)
+        assert [r.uri for r in fake_memex.ledger.records(status="failed")] == [(hb / "hang.txt").as_posix()]
 
 
 # -- down time -----------------------------------------------------------------------------------

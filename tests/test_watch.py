@@ -335,3 +335,24 @@ def test_a_kernel_queue_overflow_triggers_a_reconcile(fake_memex, folder):
         reconciles = running.service.counts["reconciles"]
         logging.getLogger("watchdog.observers.inotify_c").warning("Inotify event queue overflowed")
         assert wait_until(lambda: running.service.counts["reconciles"] == reconciles + 1, timeout=20)
+
+
+def test_ledger_at_path_finds_a_folder_its_contents_and_parts_but_not_its_neighbours(fake_memex, tmp_path):
+    hb = tmp_path / "kestrel" / "handbook"
+    for name in ["b/f.txt", "b/deep/g.txt", "bc/h.txt", "b.txt", "b-c.txt"]:
+        (hb / name).parent.mkdir(parents=True, exist_ok=True)
+        (hb / name).write_text(f"{name} of the Lisbon office.\n")
+    fake_memex.ingest([str(hb)])
+    by_uri = {r.uri: r.source_id for r in fake_memex.ledger.records(status="indexed")}
+
+    def at(path: str) -> list[str]:
+        ids = fake_memex.ledger.at_path((hb / path).as_posix())
+        return sorted(uri.rsplit("handbook/", 1)[1] for uri, sid in by_uri.items() if sid in ids)
+
+    assert len(by_uri) == 5
+    assert at("b") == ["b/deep/g.txt", "b/f.txt"]
+    assert at("b/") == ["b/deep/g.txt", "b/f.txt"]
+    assert at("b.txt") == ["b.txt"]
+    assert at("bc") == ["bc/h.txt"]
+    assert at("b/f.txt") == ["b/f.txt"]
+    assert at("nothing") == []

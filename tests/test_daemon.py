@@ -401,3 +401,40 @@ def test_memex_watch_in_the_foreground_prints_events_and_stops_on_ctrl_c(paths, 
         if watch.poll() is None:
             watch.kill()
     assert config.load_settings(paths).watched == (str(root),)
+
+
+# -- systemd ----------------------------------------------------------------------------------------
+UNIT = Path(__file__).resolve().parent.parent / "examples" / "systemd" / "memex-daemon.service"
+
+
+def test_the_systemd_unit_is_valid_and_the_daemon_tells_systemd_when_ready(paths, tmp_path, monkeypatch):
+    import shutil
+    import socket
+
+    text = UNIT.read_text()
+    assert (
+        "\nType=notify\n" in text
+        and "\nExecStart=%h/.local/share/memex-venv/bin/python -m memex.daemon_process\n" in text
+    )
+    if shutil.which("systemd-analyze"):
+        copy = tmp_path / "memex-daemon.service"
+        copy.write_text(text.replace("%h/.local/share/memex-venv/bin/python", sys.executable))
+        verify = subprocess.run(
+            ["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60
+        )
+        assert (verify.returncode, verify.stderr.strip()) == (0, "")
+    # Type=notify: the daemon sends READY=1 once it answers, STOPPING=1 when it stops.
+    address = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(address))
+    listener.settimeout(60)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(address))
+    root = make_archive(tmp_path / "kestrel")
+    pid = daemon_process.start(paths, folders=[str(root)], policy_path=COMPANY)
+    try:
+        assert listener.recv(100) == b"READY=1"
+    finally:
+        daemon_process.stop(paths, timeout=30, force=True)
+    assert listener.recv(100) == b"STOPPING=1"
+    listener.close()
+    assert pid > 0

@@ -438,3 +438,57 @@ def test_the_systemd_unit_is_valid_and_the_daemon_tells_systemd_when_ready(paths
     assert listener.recv(100) == b"STOPPING=1"
     listener.close()
     assert pid > 0
+
+
+# -- another account, through the kernel's credentials -------------------------------------------
+@pytest.mark.skipif(
+    os.getuid() != 0 or not Path("/usr/bin/setpriv").exists(), reason="needs root and setpriv"
+)
+def test_another_account_through_the_socket_reads_as_its_policy_user(monkeypatch, tmp_path):
+    """A real second account (nobody, mapped to alice) asks through a socket opened to it
+    (socket_mode 0o666): the daemon takes who it is from the kernel, so it reads as alice and
+    cannot use --as; root (an admin) can."""
+    import shutil
+    import tempfile
+
+    home = Path(tempfile.mkdtemp(prefix="memex-shared-home-"))
+    try:
+        home.chmod(0o711)
+        (home / "config.toml").write_text("socket_mode = 0o666\n")
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(POLICY_WITH_ACCOUNTS.replace("os_users: [alice]", "os_users: [nobody]"))
+        monkeypatch.setenv("MEMEX_HOME", str(home))
+        monkeypatch.setenv(daemon_process.TEST_MODELS_ENV, str(home))
+        paths = config.Paths(home)
+        root = make_archive(tmp_path / "kestrel")
+        daemon_process.start(paths, folders=[str(root)], policy_path=policy)
+        try:
+            assert wait_until(lambda: _status(paths).get("counts", {}).get("reconciles", 0) >= 1, timeout=90)
+            assert oct(paths.socket.stat().st_mode & 0o777) == "0o666"
+            everyone = [(root / "handbook" / n).as_posix() for n in ("travel.txt", "welcome.md")]
+            as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+            def search(*extra: str, account: list[str] = as_nobody) -> subprocess.CompletedProcess:
+                command = [*account, str(Path(sys.executable).with_name("memex")), "search", "Lisbon office"]
+                return subprocess.run(
+                    [*command, "-k", "20", "--json", *extra],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    cwd="/",
+                    env={**os.environ, "HOME": "/nonexistent"},
+                )
+
+            assert _uris(search()) == everyone  # alice's view: no HR, no board file
+            refused = search("--as", "hana")
+            assert (refused.returncode, json.loads(refused.stdout)) == (
+                1,
+                {"error": "only an admin may use --as (it is for testing a policy)", "type": "MemexError"},
+            )
+            assert _uris(search("--as", "hana", account=[])) == sorted(
+                [*everyone, (root / "hr" / "salaries.txt").as_posix()]
+            )
+        finally:
+            daemon_process.stop(paths, timeout=30, force=True)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

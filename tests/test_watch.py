@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from memex.watch import coalesce
 from tests.watch_support import QUIET, Running, consistent, disk_state, index_state, wait_until
 
 
@@ -356,3 +357,56 @@ def test_ledger_at_path_finds_a_folder_its_contents_and_parts_but_not_its_neighb
     assert at("bc") == ["bc/h.txt"]
     assert at("b/f.txt") == ["b/f.txt"]
     assert at("nothing") == []
+
+
+# -- settling, on a fake clock ---------------------------------------------------------------------
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _debouncer(stats: dict):
+    from memex.watch import Debouncer
+
+    clock = _Clock()
+    return Debouncer(quiet=0.5, open_quiet=5.0, clock=clock, stat=lambda p: stats.get(p)), clock
+
+
+def test_a_closed_file_is_ready_after_the_quiet_period():
+    debouncer, clock = _debouncer({"/w/a.txt": (10, 1, 7)})
+    debouncer.touch("/w/a.txt", stable=True)
+    clock.now += 0.49
+    assert debouncer.ready() == []
+    clock.now += 0.02
+    assert debouncer.ready() == ["/w/a.txt"] and len(debouncer) == 0
+
+
+def test_a_file_still_open_for_writing_waits_and_a_growing_file_is_never_ready():
+    stats = {"/w/big.iso": (100, 1, 7)}
+    debouncer, clock = _debouncer(stats)
+    debouncer.touch("/w/big.iso", writing=True)  # modified, not closed
+    clock.now += 4.9
+    assert debouncer.ready() == []  # quiet for 4.9 s, but open for writing: waits open_quiet
+    clock.now += 0.2
+    assert debouncer.ready() == []  # first look at its size
+    stats["/w/big.iso"] = (200, 2, 7)  # it grew without an event (a slow copy)
+    clock.now += 0.5
+    assert debouncer.ready() == []
+    clock.now += 0.5
+    assert debouncer.ready() == ["/w/big.iso"]  # unchanged over a whole quiet period
+
+
+def test_a_folder_waits_for_what_is_pending_inside_it():
+    stats = {"/w/new": (-1, 0, 1), "/w/new/a.txt": (5, 1, 2)}
+    debouncer, clock = _debouncer(stats)
+    debouncer.touch("/w/new", stable=True)
+    debouncer.touch("/w/new/a.txt", writing=True)
+    clock.now += 1.0
+    assert debouncer.ready() == []  # the folder is settled, the file in it is still written
+    debouncer.touch("/w/new/a.txt", stable=True)  # closed
+    clock.now += 0.6
+    assert debouncer.ready() == ["/w/new", "/w/new/a.txt"]
+    assert coalesce(["/w/new", "/w/new/a.txt", "/w/newer.txt"]) == ["/w/new", "/w/newer.txt"]

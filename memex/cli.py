@@ -10,6 +10,8 @@ from typing import Any, Optional
 import typer
 
 from memex.cli_daemon import register as register_daemon_commands
+from memex.cli_output import emit as _emit
+from memex.cli_output import fail as _fail
 from memex.cli_service import serve, token_app, users_app
 from memex.errors import MemexError
 
@@ -73,18 +75,6 @@ def _read(command: str, params: dict[str, Any], as_user: Optional[str], **hooks:
 
 def _note(line: str) -> None:
     typer.secho(line, err=True, dim=True)
-
-
-def _emit(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
-def _fail(exc: MemexError, as_json: bool) -> None:
-    if as_json:
-        _emit({"error": str(exc), "type": type(exc).__name__})
-    else:
-        typer.secho(f"memex: {exc}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(exc.exit_code)
 
 
 @app.command()

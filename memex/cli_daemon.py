@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import typer
 
+from memex.cli_output import emit as _emit
+from memex.cli_output import fail as _fail
 from memex.errors import MemexError
 
 daemon_app = typer.Typer(help="Run the watcher in the background: start, stop, status.", no_args_is_help=True)
@@ -23,18 +25,6 @@ POLL = typer.Option(False, "--poll", help="Scan the folders instead of waiting f
 def register(app: typer.Typer) -> None:
     app.command("watch")(watch)
     app.add_typer(daemon_app, name="daemon")
-
-
-def _emit(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
-def _fail(exc: MemexError, as_json: bool) -> None:
-    if as_json:
-        _emit({"error": str(exc), "type": type(exc).__name__})
-    else:
-        typer.secho(f"memex: {exc}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(exc.exit_code)
 
 
 def _paths():

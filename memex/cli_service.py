@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import typer
 
+from memex.cli_output import emit as _emit
+from memex.cli_output import fail as _fail
 from memex.errors import MemexError
 
 users_app = typer.Typer(help="Add, list and remove the users of the policy (admins).", no_args_is_help=True)
@@ -21,18 +23,6 @@ token_app = typer.Typer(
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-
-
-def _emit(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
-
-
-def _fail(exc: MemexError, as_json: bool) -> None:
-    if as_json:
-        _emit({"error": str(exc), "type": type(exc).__name__})
-    else:
-        typer.secho(f"memex: {exc}", err=True, fg=typer.colors.RED)
-    raise typer.Exit(exc.exit_code)
 
 
 def _policy_path(ctx: typer.Context) -> Path:

@@ -18,6 +18,21 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ["MEMEX_PLUGINS"] = ""  # built-in connectors only, whatever else is installed
 
 
+def parse_all(connector) -> tuple[list, dict[str, str]]:
+    """A connector's documents that parse, and {source uri: reason} for those that do not."""
+    from memex.errors import ParseError
+
+    good, bad = [], {}
+    for doc in connector.load():
+        try:
+            doc.elements()
+        except ParseError as exc:
+            bad[doc.uri] = str(exc)
+        else:
+            good.append(doc)
+    return good, bad
+
+
 def data_dir(name: str) -> Path:
     """A folder of ../shared/data, or skip the test saying what is missing."""
     path = DATA / name

@@ -14,8 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from memex.errors import ParseError
-from tests.conftest import POLICIES, ROOT
+from tests.conftest import POLICIES, ROOT, parse_all
 
 LISBON = ZoneInfo("Europe/Lisbon")
 NOW = datetime(2026, 3, 11, 15, 30, tzinfo=LISBON)  # Wednesday, the week after the move began
@@ -50,15 +49,7 @@ def personal(tmp_path):
 
 
 def read(connector, **options):
-    good, bad = [], {}
-    for doc in connector.load():
-        try:
-            doc.elements()
-        except ParseError as exc:
-            bad[doc.uri] = str(exc)
-        else:
-            good.append(doc)
-    return good, bad
+    return parse_all(connector)
 
 
 # -- the example archive, end to end ------------------------------------------------------------

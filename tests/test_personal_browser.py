@@ -15,8 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connectors.browser import BrowserConnector, netscape
-from memex.errors import ParseError
-from tests.conftest import POLICIES, ROOT, data_dir
+from tests.conftest import POLICIES, ROOT, data_dir, parse_all
 
 LISBON = ZoneInfo("Europe/Lisbon")
 
@@ -151,15 +150,7 @@ def chrome_profile(folder: Path) -> Path:
 
 
 def read(target: Path, **options) -> tuple[list, dict[str, str]]:
-    good, bad = [], {}
-    for doc in BrowserConnector(str(target), **options).load():
-        try:
-            doc.elements()
-        except ParseError as exc:
-            bad[doc.uri] = str(exc)
-        else:
-            good.append(doc)
-    return good, bad
+    return parse_all(BrowserConnector(str(target), **options))
 
 
 def texts(doc) -> list[str]:

@@ -12,8 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connectors.calendar import CalendarConnector, option_window
-from memex.errors import ParseError
-from tests.conftest import ROOT, data_dir
+from tests.conftest import ROOT, data_dir, parse_all
 
 EXAMPLE = ROOT / "examples" / "personal" / "calendar" / "maya.ics"
 WIDE = {"expand_from": "1990-01-01", "expand_until": "2030-01-01", "timezone": "UTC"}
@@ -21,15 +20,7 @@ WIDE = {"expand_from": "1990-01-01", "expand_until": "2030-01-01", "timezone": "
 
 def read(path: Path, **options) -> tuple[list, dict[str, str]]:
     """(documents that parse, {source uri: reason} for those that fail)."""
-    good, bad = [], {}
-    for doc in CalendarConnector(str(path), **options).load():
-        try:
-            doc.elements()
-        except ParseError as exc:
-            bad[doc.uri] = str(exc)
-        else:
-            good.append(doc)
-    return good, bad
+    return parse_all(CalendarConnector(str(path), **options))
 
 
 def events(docs: list) -> dict[str, dict]:

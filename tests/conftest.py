@@ -34,11 +34,12 @@ def parse_all(connector) -> tuple[list, dict[str, str]]:
 
 
 def data_dir(name: str) -> Path:
-    """A folder of ../shared/data, or skip the test saying what is missing."""
+    """A folder of ../shared/data, or skip the test saying what is missing. Resolved, as the
+    connectors resolve what they read (../shared may be a link)."""
     path = DATA / name
     if not path.exists():
         pytest.skip(f"test data {path} is absent (it lives in ../shared/data beside the checkout)")
-    return path
+    return path.resolve()
 
 
 @pytest.fixture(autouse=True)

@@ -229,11 +229,10 @@ _ALONE_AFTER = re.compile(r"[.,;:!?)\]>\"']*(?:\s|\Z)")
 
 def _alone(text: str, start: int, end: int) -> bool:
     """Whether text[start:end] is not glued to characters that would make it part of a longer
-    URL (look-alikes of them included)."""
+    URL. Before it, look-alikes count as what they look like; after it, only ASCII punctuation
+    ends a URL (a linkifier takes "\uff1a" or "\uff0f" as part of it)."""
     before = fold(text[start - 1]) if start else " "
-    return (
-        _ALONE_BEFORE.match(before) is not None and _ALONE_AFTER.match(fold(text[end : end + 64])) is not None
-    )
+    return _ALONE_BEFORE.match(before) is not None and _ALONE_AFTER.match(text[end : end + 64]) is not None
 
 
 def _restore(text: str, kept: list[str]) -> str:

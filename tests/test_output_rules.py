@@ -82,6 +82,9 @@ TABLE = [
     (f"see {ALLOWED} and {ALLOWED}?q=S", f"see {ALLOWED} and {R}"),
     (f"see x{ALLOWED}", f"see {R}"),
     (f"see ({ALLOWED})", f"see ({ALLOWED})"),
+    (f"{ALLOWED}\uff1a", "[link removed]"),  # a full-width colon does not end a URL for a linkifier
+    (f"see {ALLOWED}\uff0fx", "see [link removed]"),
+    ("-\uff57\uff57\uff57\uff0ehttp:", "-[link removed] :"),
     (f"[1]({ALLOWED})", "1"),
     # HTML and leftovers
     ("<script>alert(1)</script>hi", "alert(1)hi"),

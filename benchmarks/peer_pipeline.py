@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from ingest_throughput import POLICY, write_abstracts  # noqa: E402
+from ingest_throughput import POLICY, _noop, write_abstracts  # noqa: E402
 
 from memex.app import Memex  # noqa: E402
 from memex.config import Paths  # noqa: E402
@@ -61,12 +61,8 @@ def llamaindex_run(folder: Path, work: Path, embed_model) -> tuple[float, int]:
         transformations=[SentenceSplitter(chunk_size=256, chunk_overlap=20)],
     )
     seconds = time.perf_counter() - started
-    del index
+    assert index is not None
     return seconds, collection.count()
-
-
-def _noop() -> list:
-    return []
 
 
 def main() -> None:

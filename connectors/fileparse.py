@@ -51,6 +51,7 @@ SKIPPED_CATEGORIES = {"Header", "Footer", "PageBreak", "Image", "PageNumber"}
 OOXML = {".docx", ".pptx", ".xlsx"}
 # Formats that are zip archives: checked for bombs, and their XML for entity declarations, first.
 ZIPPED = {".docx": "Office", ".pptx": "Office", ".xlsx": "Office", ".odt": "OpenDocument", ".epub": "EPUB"}
+MAX_TEXT_CHARS = 16_000_000  # of one file's text (a 5,000-page book); the rest is not indexed
 XML_MEMBERS = (".xml", ".rels", ".opf", ".ncx", ".xhtml", ".html", ".htm", ".svg")
 
 
@@ -82,7 +83,23 @@ def parse_file(path: Path) -> list[Element]:
         raise ParseError(_explain(suffix, exc)) from None
     if not elements:
         raise ParseError("no text found (empty, scanned without a text layer, or only images)")
-    return elements
+    return capped(elements, MAX_TEXT_CHARS)
+
+
+def capped(elements: list[Element], limit: int) -> list[Element]:
+    """At most `limit` characters of text, so that what a worker sends back (and the main
+    process chunks and embeds) stays bounded whatever the file; a last element says so."""
+    out, total = [], 0
+    for element in elements:
+        if total + len(element.text) > limit:
+            rest = limit - total
+            if rest > 0:
+                out.append(Element(element.text[:rest], element.kind, element.section, element.page))
+            out.append(Element(f"[memex: only the first {limit:,} characters of this file are indexed]"))
+            return out
+        total += len(element.text)
+        out.append(element)
+    return out
 
 
 def _reader_for(path: Path, suffix: str) -> Callable[[Path], list[Element]]:

@@ -143,7 +143,7 @@ def file_document(path: Path) -> SourceDocument:
         title=path.name,
         connector="files",
         attributes={"connector": "files", "path": posix},
-        read_bytes=path.read_bytes,
+        content_file=posix,  # hashed by streaming; refused beyond max_file_mb
         parse=partial(parse_file, path),
         fingerprint=fingerprint,
         metadata={"timestamp": modified} if modified is not None else {},

@@ -19,6 +19,7 @@ import re
 import struct
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from connectors.records import failing_document, lines, record_document
 from memex.connector import Connector
 from memex.documents import SourceDocument
 from memex.errors import ParseError
+from memex.sandbox import isolated
 
 AUDIO = frozenset(
     {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif", ".ape", ".wv"}
@@ -62,10 +64,11 @@ class MediaConnector(Connector):
         kind = "track" if path.suffix.lower() in AUDIO else "photo"
         try:
             zone = option_zone(self.options)
+            # Tags and EXIF are read in a worker, under the file parsers' limits.
             if kind == "track":
-                yield track_document(path)
+                yield isolated(partial(track_document, path))
             else:
-                yield photo_document(path, zone)
+                yield isolated(partial(photo_document, path, zone))
         except (ParseError, OSError, ValueError) as exc:
             yield failing_document(
                 source_id=f"file:{posix}",
@@ -171,6 +174,13 @@ def read_exif(path: Path) -> tuple[dict[int, Any], dict[int, Any], dict[int, Any
 
 
 def _has_photo_exif(path: Path) -> bool:
+    try:
+        return isolated(partial(_photo_exif_present, path))
+    except ParseError:
+        return False
+
+
+def _photo_exif_present(path: Path) -> bool:
     try:
         main, exif, gps = read_exif(path)
     except ParseError:

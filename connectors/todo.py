@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
+from functools import partial
 from pathlib import Path
 
 from connectors.calendar import option_zone
@@ -23,6 +24,7 @@ from connectors.records import failing_document, lines, record_document
 from memex.connector import Connector
 from memex.documents import Element, SourceDocument
 from memex.errors import ParseError
+from memex.sandbox import isolated
 
 TODO_TXT = re.compile(r"(?i)^(todo|done)\.txt$|\.todo\.txt$")
 TASKS_MD = re.compile(r"(?i)^(todo|tasks)\.(md|markdown)$|\.(todo|tasks)\.(md|markdown)$")
@@ -85,8 +87,7 @@ class TodoConnector(Connector):
             zone = option_zone(self.options)
             if path.stat().st_size > MAX_BYTES:
                 raise ParseError("to-do list too large (memex reads up to 16 MiB)")
-            text = path.read_bytes().decode("utf-8-sig", "replace")
-            tasks = read_markdown(text) if TASKS_MD.search(path.name) else read_todo_txt(text)
+            tasks = isolated(partial(read_tasks, path))  # in a worker, under the parsers' limits
             if not tasks:
                 raise ParseError("no tasks in this list")
         except (ParseError, OSError, ValueError) as exc:
@@ -103,6 +104,11 @@ class TodoConnector(Connector):
             key = " ".join(task.text.lower().split())
             seen[key] = seen.get(key, 0) + 1
             yield task_document(path, task, key if seen[key] == 1 else f"{key}#{seen[key]}", zone)
+
+
+def read_tasks(path: Path) -> list[Task]:
+    text = path.read_bytes().decode("utf-8-sig", "replace")
+    return read_markdown(text) if TASKS_MD.search(path.name) else read_todo_txt(text)
 
 
 def read_todo_txt(text: str) -> list[Task]:

@@ -24,7 +24,7 @@ from memex.ledger import Ledger
 from memex.llm import LanguageModel, LlamaCppModel, OpenAICompatibleModel
 from memex.locking import StoreLock
 from memex.policyfile import load_policy
-from memex.sandbox import Limits, ParserPool
+from memex.sandbox import Limits, ParserPool, set_limits
 from memex.timeparse import DateRange, find_dates
 
 
@@ -109,10 +109,9 @@ class Memex:
     @property
     def pool(self) -> ParserPool:
         if self._pool is None:
-            self._pool = ParserPool(
-                workers=self.settings.parse_workers,
-                limits=Limits(timeout=self.settings.parse_timeout, memory_mb=self.settings.parse_memory_mb),
-            )
+            limits = Limits(timeout=self.settings.parse_timeout, memory_mb=self.settings.parse_memory_mb)
+            set_limits(limits)  # the same limits for what connectors parse while listing
+            self._pool = ParserPool(workers=self.settings.parse_workers, limits=limits)
         return self._pool
 
     @property
@@ -166,7 +165,13 @@ class Memex:
 
     # -- work --
     def ingestor(self) -> Ingestor:
-        return Ingestor(policy=self.policy, index=self.index, ledger=self.ledger, pool=self.pool)
+        return Ingestor(
+            policy=self.policy,
+            index=self.index,
+            ledger=self.ledger,
+            pool=self.pool,
+            max_file_bytes=self.settings.max_file_mb * 1024 * 1024,
+        )
 
     def ingest(
         self,

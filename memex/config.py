@@ -89,6 +89,7 @@ class Settings:
     parse_workers: int = 1
     parse_timeout: float = 120.0  # seconds per file
     parse_memory_mb: int = 3072  # per parser process
+    max_file_mb: int = 1024  # larger files are refused (with the reason) before they are read
     context_tokens: int = 4096
     max_answer_tokens: int = 256
     watched: tuple[str, ...] = field(default_factory=tuple)  # folders `memex watch` keeps current

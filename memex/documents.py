@@ -4,11 +4,16 @@ the index returns Hits."""
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from memex.access import Access
+from memex.errors import ParseError
+
+DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024  # config.toml max_file_mb
+_READ_BLOCK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,9 @@ class SourceDocument:
     connector: str
     attributes: Mapping[str, Any]
     read_bytes: Callable[[], bytes] | None = None
+    # A file whose bytes are the content: hashed by streaming (instead of read_bytes), and
+    # refused, before anything reads it whole, when larger than the limit given to content_hash.
+    content_file: str | None = None
     parse: Callable[[], list[Element]] | None = None
     acl: frozenset[str] | None = None
     fingerprint: str | None = None
@@ -47,11 +55,14 @@ class SourceDocument:
     isolated: bool = True
     _hash: str | None = None
 
-    def content_hash(self) -> str:
-        """SHA-256 of the raw content (or of the parsed text where there are no raw bytes)."""
+    def content_hash(self, *, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> str:
+        """SHA-256 of the raw content (or of the parsed text where there are no raw bytes).
+        ParseError for a content_file larger than max_bytes."""
         if self._hash is None:
             digest = hashlib.sha256()
-            if self.read_bytes is not None:
+            if self.content_file is not None:
+                _hash_file(digest, self.content_file, max_bytes)
+            elif self.read_bytes is not None:
                 digest.update(self.read_bytes())
             else:
                 for element in self.elements():
@@ -113,3 +124,19 @@ def chunk_id_for(source_id: str, text: str, occurrence: int) -> str:
     """Deterministic: the same text at the same place in the same source gets the same id."""
     digest = hashlib.sha256(f"{source_id}\x00{occurrence}\x00{text}".encode()).hexdigest()
     return digest[:32]
+
+
+def _hash_file(digest: Any, path: str, max_bytes: int) -> None:
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size > max_bytes:
+            raise ParseError(
+                f"refused: the file is {size / 2**20:,.0f} MB, more than max_file_mb = "
+                f"{max_bytes // 2**20} (config.toml)"
+            )
+        read = 0
+        while block := handle.read(_READ_BLOCK):
+            read += len(block)
+            if read > max_bytes:  # it grew while being read
+                raise ParseError(f"refused: the file grew past max_file_mb = {max_bytes // 2**20}")
+            digest.update(block)

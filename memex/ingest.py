@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from memex.access import Access, Policy
 from memex.chunking import chunk_elements
-from memex.documents import Chunk, Element, SourceDocument, chunk_id_for
+from memex.documents import DEFAULT_MAX_FILE_BYTES, Chunk, Element, SourceDocument, chunk_id_for
 from memex.errors import AccessRefused, ConfigError, ParseError, UnsupportedFormat
 from memex.index import Index
 from memex.ledger import FAILED, INDEXED, PENDING, Ledger, SourceRecord
@@ -103,8 +103,15 @@ class _Prepared:
 
 class Ingestor:
     def __init__(
-        self, *, policy: Policy, index: Index, ledger: Ledger, pool: ParserPool | None = None
+        self,
+        *,
+        policy: Policy,
+        index: Index,
+        ledger: Ledger,
+        pool: ParserPool | None = None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
     ) -> None:
+        self.max_file_bytes = max_file_bytes  # larger files are refused before they are read
         self.policy = policy
         self.index = index
         self.ledger = ledger
@@ -334,7 +341,7 @@ class Ingestor:
             self._keep(record, doc, root, access, labeling.rules, report)
             return None
         try:
-            content_hash = doc.content_hash()
+            content_hash = doc.content_hash(max_bytes=self.max_file_bytes)
         except OSError as exc:
             return self._fail(doc, root, report, f"cannot read: {exc.strerror or exc}", "failed")
         except ParseError as exc:

@@ -11,8 +11,10 @@ the parent embeds the previous ones.
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -38,6 +40,8 @@ class Limits:
 def _worker(conn: Connection, memory_mb: int) -> None:
     import resource
 
+    global _in_worker
+    _in_worker = True
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -229,3 +233,36 @@ def _death_reason(worker: _Worker, limits: Limits) -> str:
             return f"refused: the parser was killed (likely over the {limits.memory_mb} MB memory limit)"
         return f"the parser crashed (signal {signal_number})"
     return f"the parser process died (exit code {code}); likely over the {limits.memory_mb} MB memory limit"
+
+
+# -- parsing that connectors do while they list documents ---------------------------------------
+
+_in_worker = False  # True inside a worker: a nested isolated() runs in place, under its limits
+_side_pool: ParserPool | None = None
+_side_limits = Limits()
+_side_lock = threading.Lock()
+
+
+def set_limits(limits: Limits) -> None:
+    """The limits of `isolated` (the settings' parse_timeout and parse_memory_mb)."""
+    global _side_limits, _side_pool
+    with _side_lock:
+        if limits != _side_limits and _side_pool is not None:
+            _side_pool.close()
+            _side_pool = None
+        _side_limits = limits
+
+
+def isolated(fn: Callable[[], Any]) -> Any:
+    """fn() run in a worker process under the file parsers' time and memory limits; raises its
+    ParseError (or one saying which limit it ran into). For connectors that must parse a file
+    while they list its documents (a calendar's occurrences, a note's front matter, a bookmarks
+    file), so that nothing from a file is parsed in the main process. fn must be picklable."""
+    global _side_pool
+    if _in_worker:
+        return fn()
+    with _side_lock:
+        if _side_pool is None:
+            _side_pool = ParserPool(limits=_side_limits)
+            atexit.register(_side_pool.close)
+        return _side_pool.run(fn)

@@ -9,6 +9,7 @@ Options: timezone (an IANA name) for the day a visit is grouped under (default: 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 from connectors.browser import chrome, firefox, netscape
@@ -19,6 +20,7 @@ from connectors.records import failing_document
 from memex.connector import Connector
 from memex.documents import SourceDocument
 from memex.errors import ParseError
+from memex.sandbox import isolated
 
 
 def _firefox_profile(path: Path) -> bool:
@@ -73,12 +75,11 @@ class BrowserConnector(Connector):
 
     def _read(self, path: Path, zone) -> Iterator[SourceDocument]:
         origin = path.as_posix()
+        # Bookmark files (JSON, HTML) are parsed in a worker, under the file parsers' limits.
         if path.name == "Bookmarks" and not is_sqlite(path):
-            for bookmark in chrome.bookmarks(path):
-                yield bookmark_document(bookmark, origin=origin, browser="chrome", zone=zone)
+            yield from isolated(partial(_bookmark_documents, path, "chrome", zone))
         elif path.suffix.lower() in (".html", ".htm"):
-            for bookmark in netscape.bookmarks(path):
-                yield bookmark_document(bookmark, origin=origin, browser="html", zone=zone)
+            yield from isolated(partial(_bookmark_documents, path, "html", zone))
         elif path.name == "places.sqlite":
             with snapshot(path, "Firefox places") as db:
                 firefox.check(db)
@@ -98,3 +99,8 @@ class BrowserConnector(Connector):
             attributes={"connector": "browser", "kind": "profile", "path": path.as_posix()},
             reason=f"browser: {reason}",
         )
+
+
+def _bookmark_documents(path: Path, browser: str, zone) -> list[SourceDocument]:
+    found = chrome.bookmarks(path) if browser == "chrome" else netscape.bookmarks(path)
+    return [bookmark_document(b, origin=path.as_posix(), browser=browser, zone=zone) for b in found]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta, tzinfo
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -15,6 +16,7 @@ from connectors.records import failing_document
 from memex.connector import Connector
 from memex.documents import SourceDocument
 from memex.errors import ParseError
+from memex.sandbox import isolated
 
 YEARS_BACK = 2.0
 YEARS_AHEAD = 1.0
@@ -42,7 +44,8 @@ class CalendarConnector(Connector):
             size = path.stat().st_size
             if size > MAX_BYTES:
                 raise ParseError(f"calendar file too large ({size // 2**20} MiB; memex reads up to 64 MiB)")
-            yield from documents(path, path.read_bytes(), window=window, default_zone=zone)
+            # Parsed and expanded in a worker, under the file parsers' time and memory limits.
+            yield from isolated(partial(read_calendar, path, window, zone))
         except (ParseError, OSError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             yield failing_document(
@@ -52,6 +55,10 @@ class CalendarConnector(Connector):
                 attributes={"connector": "calendar", "kind": "calendar", "path": path.as_posix()},
                 reason=reason,
             )
+
+
+def read_calendar(path: Path, window: Window, zone: tzinfo) -> list[SourceDocument]:
+    return list(documents(path, path.read_bytes(), window=window, default_zone=zone))
 
 
 def option_zone(options: dict) -> tzinfo:

@@ -41,6 +41,8 @@ PARTSTAT = {"ACCEPTED": "accepted", "DECLINED": "declined", "TENTATIVE": "tentat
 PARTSTAT |= {"NEEDS-ACTION": "not answered", "DELEGATED": "delegated"}
 FREQ = {"YEARLY": "year", "MONTHLY": "month", "WEEKLY": "week", "DAILY": "day"}
 FREQ |= {"HOURLY": "hour", "MINUTELY": "minute", "SECONDLY": "second"}
+# Per file, whatever the number of events: one small file cannot flood the index with occurrences.
+MAX_DOCUMENTS = 20_000
 BYDAY = {"MO": "Monday", "TU": "Tuesday", "WE": "Wednesday", "TH": "Thursday", "FR": "Friday"}
 BYDAY |= {"SA": "Saturday", "SU": "Sunday"}
 
@@ -77,7 +79,26 @@ def parse_calendar(data: bytes) -> list[Any]:
 
 
 def documents(path: Path, data: bytes, *, window: Window, default_zone: tzinfo) -> Iterator[SourceDocument]:
-    """Every document of one .ics file; ParseError if it cannot be read at all."""
+    """Every document of one .ics file, at most MAX_DOCUMENTS (then a failing stand-in says how
+    many were left out); ParseError if it cannot be read at all."""
+    yielded = 0
+    for doc in _all_documents(path, data, window=window, default_zone=default_zone):
+        if yielded == MAX_DOCUMENTS:
+            yield failing_document(
+                source_id=f"calendar:{path.as_posix()}#truncated",
+                uri=path.as_posix(),
+                connector="calendar",
+                attributes={"connector": "calendar", "kind": "calendar", "path": path.as_posix()},
+                reason=f"only the first {MAX_DOCUMENTS:,} events and occurrences of this calendar are indexed",
+            )
+            return
+        yielded += 1
+        yield doc
+
+
+def _all_documents(
+    path: Path, data: bytes, *, window: Window, default_zone: tzinfo
+) -> Iterator[SourceDocument]:
     components = parse_calendar(data)
     yielded = False
     for top in components:

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from dateutil.rrule import rrulestr
 
 MAX_OCCURRENCES = 5000  # per event and window: a FREQ=MINUTELY rule cannot flood the index
+# Rules with a COUNT are counted from DTSTART, so they cannot start at the window: at most this
+# many of their periods are stepped through before it.
+MAX_PERIODS_BEFORE = 1_000_000
+PERIOD = {
+    "SECONDLY": timedelta(seconds=1),
+    "MINUTELY": timedelta(minutes=1),
+    "HOURLY": timedelta(hours=1),
+    "DAILY": timedelta(days=1),
+    "WEEKLY": timedelta(weeks=1),
+}
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,7 @@ def occurrence_starts(
         fields = dict(rule)
         until = fields.pop("UNTIL", None)
         text = _rule_text(fields)
-        recurrence = rrulestr(text, dtstart=first, forceset=False, cache=False)
+        recurrence = rrulestr(text, dtstart=_expansion_start(first, low, fields), forceset=False, cache=False)
         if until:
             limit = until[0] if isinstance(until, list) else until
             end = wall(limit, zone)
@@ -80,6 +90,32 @@ def occurrence_starts(
     moments = {moment for moment, is_date in excluded if not is_date}
     starts = {s for s in starts if s not in moments and s.date() not in days}
     return sorted(starts), truncated
+
+
+def _expansion_start(first: datetime, low: datetime, fields: dict[str, Any]) -> datetime:
+    """Where to start stepping through a rule: DTSTART, or for a rule of fixed-length periods
+    without a COUNT, the last start on its grid (DTSTART plus whole INTERVALs) before the window,
+    which gives the same occurrences in the window. A FREQ=SECONDLY rule from 1970 then costs
+    nothing; a COUNT rule that would step through more than MAX_PERIODS_BEFORE periods before
+    the window is refused (ValueError)."""
+    freq = str(_first(fields.get("FREQ")) or "").upper()
+    period = PERIOD.get(freq)
+    if period is None or first >= low:
+        return first  # monthly and yearly rules: a few thousand periods since year 1
+    try:
+        interval = max(1, int(_first(fields.get("INTERVAL")) or 1))
+    except (TypeError, ValueError):
+        return first
+    periods = (low - first) // (period * interval)
+    if fields.get("COUNT") is None:
+        return first + periods * period * interval
+    if periods > MAX_PERIODS_BEFORE:
+        raise ValueError(f"a {freq} rule with a COUNT that starts {periods:,} periods before the window")
+    return first
+
+
+def _first(value: Any) -> Any:
+    return value[0] if isinstance(value, list) and value else value
 
 
 def _rule_text(fields: dict[str, Any]) -> str:

@@ -1,8 +1,12 @@
 """Answer a question from the chunks the asker may read: retrieve, build the prompt from those
-hits only, generate, cite, and pick the evidence sentences that support the answer."""
+hits only, generate, check the answer against its sources sentence by sentence before it is
+shown (memex.grounding), cite, and pick the evidence sentences that answer the question."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import hmac
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -10,18 +14,21 @@ from typing import Any
 
 from memex.access import Principal
 from memex.documents import Hit
+from memex.evidence import Evidence, answering_sentence, best_sentences
+from memex.facts import Fact
+from memex.grounding import Checker, Grounding, Known, SentenceSplitter
 from memex.index import NO_NARROWING, Index, Narrowing
 from memex.llm import LanguageModel, Message
 from memex.output_rules import SafeStream, clean_answer
-from memex.prompting import build_messages
+from memex.prompting import INSTRUCTIONS, build_messages
 from memex.timeparse import DateRange
 
 NO_ANSWER = "The archives you can read do not contain an answer to that question."
 # Below these, a hit is not about the question (all-MiniLM-L6-v2 cosine; see BENCHMARKS.md).
 MIN_SIMILARITY = 0.30
 MIN_SIMILARITY_WITH_KEYWORDS = 0.18
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
-_WORD = re.compile(r"\w+")
+
+__all__ = ["NO_ANSWER", "Answer", "Citation", "Evidence", "answer_question", "best_sentences", "relevant"]
 
 
 @dataclass(frozen=True)
@@ -54,16 +61,6 @@ class Citation:
         return ", ".join(parts)
 
 
-@dataclass(frozen=True)
-class Evidence:
-    n: int  # the citation it comes from
-    sentence: str
-    score: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {"n": self.n, "sentence": self.sentence, "score": round(self.score, 4)}
-
-
 @dataclass
 class Answer:
     question: str
@@ -73,6 +70,9 @@ class Answer:
     hits: list[Hit] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     dates: DateRange | None = None  # the question's time expression, applied as a date filter
+    dates_note: str | None = None  # said when the dates were not applied (nothing of those dates)
+    raw_text: str = ""  # what the model wrote, through the output rules only (for evaluation)
+    grounding: Grounding | None = None
 
     @property
     def answered(self) -> bool:
@@ -85,6 +85,8 @@ class Answer:
             "citations": [c.to_json() for c in self.citations],
             "evidence": [e.to_json() for e in self.evidence],
             "dates": self.dates.to_json() if self.dates else None,
+            "dates_note": self.dates_note,
+            "check": self.grounding.to_json() if self.grounding else None,
         }
 
 
@@ -102,6 +104,77 @@ def relevant(hits: Sequence[Hit]) -> list[Hit]:
     return out
 
 
+def within(narrowing: Narrowing, dates: DateRange | None) -> Narrowing:
+    """`narrowing` further narrowed to `dates` (both date bounds apply: it only narrows)."""
+    if dates is None:
+        return narrowing
+    low = [d for d in (narrowing.date_from, dates.date_from) if d is not None]
+    high = [d for d in (narrowing.date_to, dates.date_to) if d is not None]
+    return dataclasses.replace(
+        narrowing, date_from=max(low) if low else None, date_to=min(high) if high else None
+    )
+
+
+def retrieve(
+    question: str,
+    *,
+    principal: Principal,
+    index: Index,
+    k: int,
+    narrowing: Narrowing = NO_NARROWING,
+    dates: DateRange | None = None,
+    mode: str = "hybrid",
+    keep: Callable[[Sequence[Hit]], list[Hit]] = list,
+) -> tuple[list[Hit], str | None]:
+    """The hits for a question, and a note when its dates could not be applied. A time
+    expression is a preference, not a wall: passages dated in the range come first, passages
+    that mention the range's year (or month) still rank, and when neither exists the search
+    runs over all dates (and says so)."""
+    if dates is None:
+        return keep(index.search(question, principal=principal, k=k, narrowing=narrowing, mode=mode)), None
+    in_range = keep(
+        index.search(question, principal=principal, k=k, narrowing=within(narrowing, dates), mode=mode)
+    )
+    everywhere = keep(index.search(question, principal=principal, k=k, narrowing=narrowing, mode=mode))
+    mentions = [hit for hit in everywhere if mentions_dates(hit, dates)]
+    ranked: dict[str, tuple[int, Hit]] = {}
+    for rank, hit in [*enumerate(in_range), *enumerate(mentions)]:
+        if hit.chunk_id not in ranked or rank < ranked[hit.chunk_id][0]:
+            ranked[hit.chunk_id] = (rank, hit)
+    combined = [hit for _, hit in sorted(ranked.values(), key=lambda pair: pair[0])][:k]
+    if combined:
+        return combined, None
+    return everywhere, f"nothing dated {dates.describe()}; searched all dates"
+
+
+def mentions_dates(hit: Hit, dates: DateRange) -> bool:
+    """Whether the passage's text names the range: its year, and for a range of a month or
+    less, its month too."""
+    if dates.start is None or dates.end is None:
+        return False
+    text = f"{hit.title}\n{hit.text}"
+    years = range(dates.start.year, dates.end.year + 1)
+    if (dates.end - dates.start).days > 40:
+        return any(re.search(rf"\b{year}\b", text) for year in years)
+    month = dates.start.strftime("%B")
+    return bool(
+        re.search(
+            rf"\b{month}\b[^\n]{{0,20}}\b{dates.start.year}\b|\b{dates.start.year}-{dates.start.month:02d}\b",
+            text,
+        )
+    )
+
+
+def prompt_boundary(key: bytes | None, question: str, hits: Sequence[Hit]) -> str | None:
+    """The source tags' boundary token: unpredictable to a document's author (keyed by the
+    home's secret), but the same for the same question over the same sources, so every door
+    gives the same answer."""
+    if not key:
+        return None
+    message = "\n".join([question, *(h.chunk_id for h in hits)]).encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:12]
+
+
 def answer_question(
     question: str,
     *,
@@ -110,15 +183,20 @@ def answer_question(
     model: LanguageModel,
     k: int = 5,
     narrowing: Narrowing = NO_NARROWING,
+    dates: DateRange | None = None,
     max_tokens: int = 256,
     on_token: Callable[[str], None] | None = None,
+    prompt_key: bytes | None = None,
 ) -> Answer:
-    hits = relevant(index.search(question, principal=principal, k=k, narrowing=narrowing))
+    hits, dates_note = retrieve(
+        question, principal=principal, index=index, k=k, narrowing=narrowing, dates=dates, keep=relevant
+    )
     if not hits:
         if on_token:
             on_token(NO_ANSWER)
-        return Answer(question=question, text=NO_ANSWER)
-    messages, used = build_messages(question, hits, model=model, max_tokens=max_tokens)
+        return Answer(question=question, text=NO_ANSWER, dates=dates, dates_note=dates_note)
+    boundary = prompt_boundary(prompt_key, question, hits)
+    messages, used = build_messages(question, hits, model=model, max_tokens=max_tokens, boundary=boundary)
     citations = [
         Citation(
             n=n,
@@ -132,57 +210,48 @@ def answer_question(
         for n, hit in enumerate(used, start=1)
     ]
     allowed_urls = {c.source for c in citations}
-    pieces: list[str] = []
-    streamer = SafeStream(on_token, allowed_urls)
-    for piece in model.stream(messages, max_tokens=max_tokens):
-        pieces.append(piece)
-        streamer.feed(piece)
-    streamer.close()
-    text = clean_answer("".join(pieces), allowed_urls=allowed_urls).strip() or NO_ANSWER
     evidence = [  # quoted from the sources: shown under the same rules as the answer
         Evidence(e.n, clean_answer(e.sentence, allowed_urls=allowed_urls), e.score)
         for e in best_sentences(question, used, index.embedder)
     ]
-    return Answer(question, text, citations, evidence, used, messages)
 
+    def quote_sources(unsupported: list[Fact]) -> str:
+        support = answering_sentence(question, evidence)
+        if support is None:
+            return NO_ANSWER
+        said = ", ".join(f"'{f.text}'" for f in unsupported[:3])
+        return (
+            f"The model's answer ({said}) is not supported by the sources. "
+            f'The sources say: "{support.sentence}" [{support.n}]'
+        )
 
-def best_sentences(question: str, hits: Sequence[Hit], embedder, *, limit: int = 3) -> list[Evidence]:
-    """The sentences of the cited chunks closest to the question (extractive support)."""
-    candidates: list[tuple[int, str]] = []
-    for n, hit in enumerate(hits, start=1):
-        for sentence in _sentences(_body(hit)):
-            candidates.append((n, sentence))
-    if not candidates:
-        return []
-    vectors = embedder.embed([question] + [s for _, s in candidates])
-    similarity = vectors[1:] @ vectors[0]
-    question_words = set(_WORD.findall(question.lower()))
-    scored = []
-    for (n, sentence), sim in zip(candidates, similarity, strict=True):
-        words = set(_WORD.findall(sentence.lower()))
-        overlap = len(words & question_words) / (len(question_words) or 1)
-        scored.append(Evidence(n=n, sentence=sentence, score=float(sim) + 0.2 * overlap))
-    scored.sort(key=lambda e: -e.score)
-    out, seen = [], set()
-    for item in scored:
-        if item.sentence in seen:
-            continue
-        seen.add(item.sentence)
-        out.append(item)
-        if len(out) == limit:
-            break
-    return out
-
-
-def _body(hit: Hit) -> str:
-    first, _, rest = hit.text.partition("\n")
-    return rest if rest and hit.title and first.startswith(hit.title) else hit.text
-
-
-def _sentences(text: str) -> list[str]:
-    out = []
-    for part in _SENTENCE.split(text):
-        part = " ".join(part.split())
-        if len(part) >= 12 and len(_WORD.findall(part)) >= 3:
-            out.append(part[:400])
-    return out
+    checker = Checker(
+        Known.of([f"{h.title}\n{h.section}\n{h.text}" for h in used], question),
+        sources=len(used),
+        fallback=quote_sources,
+        abstain_text=NO_ANSWER,
+        echo_lines=INSTRUCTIONS.splitlines(),
+    )
+    streamer = SafeStream(on_token, allowed_urls)
+    splitter = SentenceSplitter(streamer.feed, checker)
+    pieces: list[str] = []
+    generated = model.stream(messages, max_tokens=max_tokens)
+    try:
+        for piece in generated:
+            pieces.append(piece)
+            splitter.feed(piece)
+            if checker.done:
+                break
+    finally:
+        close = getattr(generated, "close", None)
+        if close is not None:
+            close()
+    splitter.close()
+    streamer.close()
+    text = clean_answer(splitter.text, allowed_urls=allowed_urls).strip() or NO_ANSWER
+    if text == NO_ANSWER:
+        citations, evidence = [], []
+    answer = Answer(question, text, citations, evidence, used, messages, dates=dates, dates_note=dates_note)
+    answer.raw_text = clean_answer("".join(pieces), allowed_urls=allowed_urls).strip()
+    answer.grounding = checker.result
+    return answer

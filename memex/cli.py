@@ -10,6 +10,7 @@ from typing import Any, Optional
 import typer
 
 from memex.cli_daemon import register as register_daemon_commands
+from memex.cli_models import models_app
 from memex.cli_output import emit as _emit
 from memex.cli_output import fail as _fail
 from memex.cli_service import serve, token_app, users_app
@@ -26,6 +27,7 @@ policy_app = typer.Typer(help="Check and explain access policies.", no_args_is_h
 app.add_typer(policy_app, name="policy")
 app.add_typer(users_app, name="users")
 app.add_typer(token_app, name="token")
+app.add_typer(models_app, name="models")
 app.command("serve")(serve)
 register_daemon_commands(app)  # memex watch, memex daemon start|stop|status
 
@@ -201,7 +203,9 @@ def search(
 def ask(
     question: str = typer.Argument(..., help="Your question."),
     k: Optional[int] = typer.Option(None, "-k", help="How many passages to give the model (default 5)."),
-    model: Optional[str] = typer.Option(None, "--model", metavar="PATH.gguf", help="Use another GGUF model."),
+    model: Optional[str] = typer.Option(
+        None, "--model", metavar="NAME|PATH.gguf", help="A model of `memex models`, or any GGUF file."
+    ),
     no_dates: bool = NO_DATES,
     as_user: Optional[str] = AS_USER,
     as_json: bool = JSON,

@@ -1,0 +1,151 @@
+"""Evidence: the sentences (or, for records, the fields) of the cited sources that answer the
+question. A sentence scores by its meaning's closeness to the question, the question's words it
+shares, whether it holds the kind of thing asked for (a person for "who", a date for "when", a
+number for "how many"), and whether it comes from the entity the question names."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from memex.documents import Hit
+from memex.facts import find_facts, fold, words_of
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+|\s/\s")
+_QUESTION_WORDS = {
+    "what", "which", "who", "whom", "whose", "when", "where", "how", "many", "much", "is", "are",
+    "was", "were", "do", "does", "did", "the", "a", "an", "of", "to", "in", "on", "for", "and",
+    "or", "our", "my", "we", "i", "you", "your", "get", "gets", "there", "be", "by", "at", "with",
+    "it", "its", "that", "this", "from", "has", "have", "had", "can", "will", "should", "about",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Evidence:
+    n: int  # the citation it comes from
+    sentence: str
+    score: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"n": self.n, "sentence": self.sentence, "score": round(self.score, 4)}
+
+
+def asked_kind(question: str) -> str:
+    """What kind of thing answers the question: number, date, person, place, email, yesno, other."""
+    q = fold(question).strip()
+    if re.search(r"\b(e-?mail|email address)\b", q):
+        return "email"
+    if re.search(r"\bhow (many|much|long|old|often|big|large|far)\b|\bwhat (percentage|number|share)\b", q):
+        return "number"
+    if re.search(r"\b(price|cost|amount|budget|salary|total|revenue|fee|rate)\b", q) and q.startswith("what"):
+        return "number"
+    if re.search(r"^when\b|\bwhat (date|day|time|year|month)\b|\bwhich (date|day|year|month)\b", q):
+        return "date"
+    if re.search(r"^(who|whom|whose)\b|\bwhich (person|employee|customer|manager|colleague)\b", q):
+        return "person"
+    if re.search(r"^where\b|\bwhich (city|country|town|office|room)\b|\bwhat (city|country)\b", q):
+        return "place"
+    if re.match(r"^(is|are|was|were|do|does|did|can|could|has|have|had|will|would|should)\b", q):
+        return "yesno"
+    return "other"
+
+
+def holds_kind(sentence: str, kind: str) -> bool:
+    facts = find_facts(sentence)
+    kinds = {f.kind for f in facts}
+    if kind == "number":
+        return bool(kinds & {"number", "amount"})
+    if kind == "date":
+        return "date" in kinds or "time" in kinds
+    if kind in ("person", "place"):
+        return "name" in kinds
+    if kind == "email":
+        return "email" in kinds
+    return True
+
+
+def question_entities(question: str) -> list[str]:
+    """The proper names the question mentions ("Steve Johnson"), folded."""
+    return [str(f.value) for f in find_facts(question) if f.kind == "name"]
+
+
+def content_words(question: str) -> set[str]:
+    return {_stem(w) for w in words_of(question) if w not in _QUESTION_WORDS and len(w) > 2}
+
+
+def _stem(word: str) -> str:
+    return word[:5] if len(word) > 5 else word
+
+
+def best_sentences(question: str, hits: Sequence[Hit], embedder: Any, *, limit: int = 3) -> list[Evidence]:
+    """The sentences of the cited chunks that best answer the question."""
+    candidates: list[tuple[int, str, bool]] = []
+    entities = question_entities(question)
+    for n, hit in enumerate(hits, start=1):
+        folded = fold(hit.title + "\n" + hit.text)
+        names_entity = bool(entities) and any(e in folded for e in entities)
+        for sentence in _sentences(_body(hit)):
+            candidates.append((n, sentence, names_entity))
+    if not candidates:
+        return []
+    vectors = embedder.embed([question] + [s for _, s, _ in candidates])
+    similarity = vectors[1:] @ vectors[0]
+    wanted = content_words(question)
+    kind = asked_kind(question)
+    scored = []
+    for (n, sentence, names_entity), sim in zip(candidates, similarity, strict=True):
+        words = {_stem(w) for w in words_of(_split_identifiers(sentence))}
+        overlap = len(words & wanted) / (len(wanted) or 1)
+        score = float(sim) + 0.3 * overlap
+        if kind not in ("other", "yesno") and holds_kind(sentence, kind):
+            score += 0.15
+        if names_entity:
+            score += 0.2
+        scored.append(Evidence(n=n, sentence=sentence, score=score))
+    scored.sort(key=lambda e: -e.score)
+    out, seen = [], set()
+    for item in scored:
+        if item.sentence in seen:
+            continue
+        seen.add(item.sentence)
+        out.append(item)
+        if len(out) == limit:
+            break
+    return out
+
+
+def answering_sentence(question: str, evidence: Sequence[Evidence]) -> Evidence | None:
+    """The best evidence that could answer the question: it holds the kind of thing asked for
+    and shares at least one of the question's content words (or the entity). None if nothing
+    does: the archive then has no answer to give."""
+    kind = asked_kind(question)
+    wanted = content_words(question)
+    entities = question_entities(question)
+    for item in evidence:
+        text = _split_identifiers(item.sentence)
+        words = {_stem(w) for w in words_of(text)}
+        topical = bool(words & wanted) or any(e in fold(text) for e in entities)
+        if topical and (kind in ("other", "yesno") or holds_kind(item.sentence, kind)):
+            return item
+    return None
+
+
+def _split_identifiers(text: str) -> str:
+    """ "ReportsTo: 2" reads as "Reports To: 2"; "job_title" as "job title"."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])|_", " ", text)
+
+
+def _body(hit: Hit) -> str:
+    first, _, rest = hit.text.partition("\n")
+    return rest if rest and hit.title and first.startswith(hit.title) else hit.text
+
+
+def _sentences(text: str) -> list[str]:
+    out = []
+    for part in _SENTENCE.split(text):
+        part = " ".join(part.split())
+        if len(part) >= 6 and len(part.split()) >= 2:
+            out.append(part[:400])
+    return out

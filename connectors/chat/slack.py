@@ -121,6 +121,24 @@ class _Listed:
     kind: str
     info: dict
     folder: str
+    listing: str = ""
+
+
+STRICTNESS = {PUBLIC: 0, PRIVATE: 1, GROUP: 2, DM: 3}
+
+
+def _stricter(first: _Listed, second: _Listed) -> _Listed:
+    """One folder named by two listing entries: the stricter reading. A restricted kind wins over
+    public; two restricted entries keep only the members both name."""
+    strict, other = sorted((first, second), key=lambda e: STRICTNESS[e.kind], reverse=True)
+    info = dict(strict.info)
+    if other.kind != PUBLIC:
+        mine, theirs = info.get("members"), other.info.get("members")
+        if isinstance(mine, list) and isinstance(theirs, list):
+            info["members"] = [m for m in mine if m in theirs]
+        else:
+            info["members"] = None  # malformed on either side: reported, and not indexed
+    return _Listed(strict.kind, info, strict.folder, strict.listing)
 
 
 class _Reader:
@@ -236,7 +254,20 @@ class _Reader:
                     continue
                 entry_kind = PRIVATE if kind == PUBLIC and info.get("is_private") else kind
                 folder = str(info.get("name") or info["id"]) if kind != DM else str(info["id"])
-                listed[folder] = _Listed(entry_kind, info, folder)
+                entry = _Listed(entry_kind, info, folder, name)
+                if folder in listed:  # never last-wins: a private channel must not turn public
+                    before = listed[folder]
+                    entry = _stricter(before, entry)
+                    self.problems.append(
+                        Problem(
+                            folder,
+                            f"{folder} is listed twice ({before.kind} in {before.listing}, "
+                            f"{kind if entry_kind == kind else entry_kind} in {name}): read as "
+                            f"{entry.kind}"
+                            + (", with only the members both name" if entry.kind != PUBLIC else ""),
+                        )
+                    )
+                listed[folder] = entry
         return listed, unreadable
 
     def _zone(self) -> str:
@@ -328,7 +359,8 @@ class _Reader:
         problems: list[Problem],
     ) -> Conversation:
         info, kind, folder = entry.info, entry.kind, entry.folder
-        member_ids = [m for m in info.get("members") or [] if isinstance(m, str)]
+        raw_members = info.get("members")
+        member_ids = [m for m in raw_members if isinstance(m, str)] if isinstance(raw_members, list) else []
         members = tuple(self._user(m).name for m in member_ids)
         name = str(info.get("name") or folder)
         if kind == DM:
@@ -345,7 +377,19 @@ class _Reader:
         acl = None
         if kind != PUBLIC:
             acl = frozenset(f"email:{u.email}" for u in map(self._user, member_ids) if u.email)
-            if not member_ids:
+            malformed = _malformed_members(raw_members, self.users)
+            if malformed:
+                problems.append(Problem("members", f"{name}: {malformed}; they are not given access"))
+            if member_ids and not acl:
+                problems.append(
+                    Problem(
+                        "access",
+                        f"{name} is a {kind} conversation but none of its members has an address "
+                        "in users.json: nobody could read it, so it is not indexed",
+                    )
+                )
+                records = []
+            elif not member_ids:
                 problems.append(
                     Problem(
                         "members",
@@ -496,3 +540,19 @@ def _ts(value: object) -> float | None:
     except (TypeError, ValueError):
         return None
     return ts if 0 < ts < 1e11 else None
+
+
+def _malformed_members(raw: object, users: dict[str, User]) -> str:
+    """What is wrong with a listing's members (empty when nothing is)."""
+    if raw is None:
+        return ""
+    if not isinstance(raw, list):
+        return f"its members are not a list ({type(raw).__name__})"
+    wrong = [repr(m)[:40] for m in raw if not isinstance(m, str)]
+    unknown = [m for m in raw if isinstance(m, str) and m not in users]
+    parts = []
+    if wrong:
+        parts.append(f"members that are not user ids: {', '.join(wrong[:5])}")
+    if unknown:
+        parts.append(f"members not in users.json: {', '.join(unknown[:5])}")
+    return "; ".join(parts)

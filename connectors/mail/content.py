@@ -95,6 +95,8 @@ def header_text(content: Content) -> str:
         lines.append("Attachments: " + ", ".join(a.name for a in content.attachments))
     for note in dict.fromkeys(content.notes):
         lines.append(f"Note: {note}")
+    for part in env.unreadable[:MAX_LISTED_RECIPIENTS]:
+        lines.append(f"Note: not an address, so it gives no one access ({part})")
     return "\n".join(lines)
 
 

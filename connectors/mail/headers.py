@@ -13,10 +13,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
+from email._header_value_parser import get_address_list  # the parser of email.headerregistry
+from email.errors import NonASCIILocalPartDefect
 from email.header import decode_header
 from email.message import Message
 from email.parser import BytesHeaderParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parseaddr, parsedate_to_datetime
 from typing import Any
 
 HEADER_LIMIT = 256 * 1024  # bytes of a message read to find its header block
@@ -69,6 +71,8 @@ class Envelope:
     date: datetime | None = None
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
+    # "To: ..." for each address header part that did not parse as a mailbox: it grants nothing.
+    unreadable: tuple[str, ...] = ()
 
     @property
     def parent(self) -> str | None:
@@ -106,6 +110,7 @@ class Envelope:
             "date": self.date.isoformat() if self.date else None,
             "in_reply_to": self.in_reply_to,
             "references": list(self.references),
+            "unreadable": list(self.unreadable),
         }
 
     @classmethod
@@ -125,6 +130,7 @@ class Envelope:
             date=datetime.fromisoformat(date) if date else None,
             in_reply_to=data.get("in_reply_to"),
             references=tuple(data.get("references") or ()),
+            unreadable=tuple(data.get("unreadable") or ()),
         )
 
 
@@ -150,14 +156,21 @@ def read_envelope(msg: Message, *, fallback_date: datetime | None = None) -> Env
     date = parse_date(header(msg, "date")) or received_date(msg) or fallback_date
     references = tuple(dict.fromkeys(message_ids(header(msg, "references"))))
     in_reply_to = next(iter(message_ids(header(msg, "in-reply-to"))), None)
-    delivered = []
+    delivered, unreadable = [], []
     for name in ("delivered-to", "x-original-to", "envelope-to"):
         for value in all_headers(msg, name):
             delivered.extend(a.addr for a in addresses(value))
+    for name, label in (("from", "From"), ("sender", "Sender"), ("to", "To"), ("cc", "Cc"), ("bcc", "Bcc")):
+        for value in all_headers(msg, name):
+            parts = unreadable_addresses(value, sender=name in ("from", "sender"))
+            unreadable += [f"{label}: {part}" for part in parts]
+    for name in ("delivered-to", "x-original-to", "envelope-to"):
+        for value in all_headers(msg, name):
+            unreadable += [f"{name.title()}: {part}" for part in unreadable_addresses(value)]
     return Envelope(
         message_id=message_id(header(msg, "message-id")),
         subject=clean_text(decode_words(header(msg, "subject") or "")),
-        sender=addresses(header(msg, "from")) or addresses(header(msg, "sender")),
+        sender=addresses(header(msg, "from"), sender=True) or addresses(header(msg, "sender"), sender=True),
         to=addresses(", ".join(all_headers(msg, "to"))),
         cc=addresses(", ".join(all_headers(msg, "cc"))),
         bcc=addresses(", ".join(all_headers(msg, "bcc"))),
@@ -165,6 +178,7 @@ def read_envelope(msg: Message, *, fallback_date: datetime | None = None) -> Env
         date=date,
         in_reply_to=in_reply_to,
         references=references,
+        unreadable=tuple(dict.fromkeys(unreadable)),
     )
 
 
@@ -274,28 +288,51 @@ _OBFUSCATED = re.compile(r"^\s*([^\s@<>(),;:\"]+) at ([^\s@<>(),;:\"]+\.[^\s@<>(
 _ADDR_SPEC = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 
 
-def addresses(value: str | None) -> tuple[Address, ...]:
-    """Addresses of a From/To/Cc header: display names decoded, addresses lowercased. Mailing-list
-    archives' "user at example.com" is read as user@example.com; what cannot be parsed as a list
-    is searched for addr-specs."""
-    if not value:
-        return ()
-    value = _deobfuscate(value)
-    found = []
-    for name, addr in getaddresses([value]):
-        addr = addr.strip().strip("<>").lower()
-        if not _ADDR_SPEC.fullmatch(addr):
-            continue
-        found.append(Address(clean_text(decode_words(name)).strip("\"' "), addr))
-    if not found:
-        found = [Address("", addr.lower()) for addr in _ADDR_SPEC.findall(value)]
-    return tuple(dict.fromkeys(found))
+def addresses(value: str | None, *, sender: bool = False) -> tuple[Address, ...]:
+    """The mailboxes of a From/To/Cc header that parse cleanly: display names decoded, addresses
+    lowercased. These become access lists, so nothing is guessed: a mailbox the RFC 5322 parser
+    reads only with a defect (`pat@kestrel.example <x@y>`, `"pat@kestrel.example"@elsewhere`,
+    `pat at kestrel.example`) is left out, and `unreadable_addresses` says what was. For the
+    sender only (`sender=True`), mailing-list archives' "user at example.com" is read as
+    user@example.com: whoever writes a From header can name anyone anyway."""
+    return _parse_addresses(_deobfuscate(value) if sender else value)[0]
 
 
-def _deobfuscate(value: str) -> str:
-    if "@" in value:
+def unreadable_addresses(value: str | None, *, sender: bool = False) -> list[str]:
+    """The parts of an address header that are not clean mailboxes (they grant nothing)."""
+    return _parse_addresses(_deobfuscate(value) if sender else value)[1]
+
+
+def _deobfuscate(value: str | None) -> str | None:
+    if not value or "@" in value:
         return value
     return _OBFUSCATED.sub(r"\1@\2", value)
+
+
+def _parse_addresses(value: str | None) -> tuple[tuple[Address, ...], list[str]]:
+    if not value or not value.strip():
+        return (), []
+    try:
+        parsed, rest = get_address_list(value)
+    except Exception:  # the parser raises on some damaged input (IndexError, HeaderParseError)
+        return (), [clean_text(value)[:200]]
+    found, unreadable = [], []
+    for address in parsed.addresses:
+        mailboxes = address.all_mailboxes
+        bad = any(not isinstance(d, NonASCIILocalPartDefect) for d in address.all_defects) or not mailboxes
+        for mailbox in mailboxes:
+            addr = str(getattr(mailbox, "addr_spec", None) or "").lower()
+            if bad or not _ADDR_SPEC.fullmatch(addr):
+                bad = True
+                continue
+            # "addr (Name)": the name of a comment, as mail programs show it
+            name = str(getattr(mailbox, "display_name", None) or parseaddr(str(address))[0])
+            found.append(Address(clean_text(decode_words(name)).strip("\"' "), addr))
+        if bad and str(address).strip(" ,"):
+            unreadable.append(clean_text(str(address)).strip(" ,")[:200])
+    if rest.strip(" ,"):
+        unreadable.append(clean_text(rest)[:200])
+    return tuple(dict.fromkeys(found)), unreadable
 
 
 # --- message ids -------------------------------------------------------------------------

@@ -113,7 +113,7 @@ def _envelope(msg) -> Envelope:
     return Envelope(
         message_id=from_headers.message_id or message_id(_text(getattr(msg, "messageId", None))),
         subject=clean_text(_text(getattr(msg, "subject", None))) or from_headers.subject,
-        sender=addresses(_text(getattr(msg, "sender", None))) or from_headers.sender,
+        sender=addresses(_text(getattr(msg, "sender", None)), sender=True) or from_headers.sender,
         to=addresses(_text(getattr(msg, "to", None))) or from_headers.to,
         cc=addresses(_text(getattr(msg, "cc", None))) or from_headers.cc,
         bcc=addresses(_text(getattr(msg, "bcc", None))) or from_headers.bcc,
@@ -122,6 +122,7 @@ def _envelope(msg) -> Envelope:
         in_reply_to=from_headers.in_reply_to
         or next(iter(message_ids(_text(getattr(msg, "inReplyTo", None)))), None),
         references=references,
+        unreadable=from_headers.unreadable,
     )
 
 

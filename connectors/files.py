@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from connectors.fileparse import parse_file
+from connectors.links import Scope, resolve, skipped_link
 from memex.connector import Connector
 from memex.documents import SourceDocument
 from memex.errors import ParseError
@@ -61,18 +62,30 @@ class FilesConnector(Connector):
         if root.is_file():
             yield from _documents_for_file(root, handlers, self.options)
             return
-        for kind, path in walk(root, handlers, ignore_patterns(self.options)):
+        scope = Scope.of(root, self.options)
+        for kind, path in walk(root, handlers, ignore_patterns(self.options), scope=scope):
             if kind == "folder":
                 yield from _delegate(path, _claimant(path, handlers, folder=True), self.options)
+            elif kind == "skipped":
+                yield skipped_link(path, scope)
             else:
                 yield from _documents_for_file(path, handlers, self.options)
 
 
 def walk(
-    root: Path, handlers: list[type[Connector]] = (), patterns: Sequence[str] = ()
+    root: Path,
+    handlers: list[type[Connector]] = (),
+    patterns: Sequence[str] = (),
+    *,
+    scope: Scope | None = None,
+    _entered: set[tuple[int, int]] | None = None,
 ) -> Iterator[tuple[str, Path]]:
     """("file", path) and ("folder", path) for folders another connector claims, in a stable
-    order, skipping ignored names (and those matching `patterns`) and symlinked folders."""
+    order, skipping ignored names (and those matching `patterns`). A symbolic link comes out as
+    its real path (connectors.links), or as ("skipped", link) when it is not to be read; a
+    linked folder inside the scope is skipped (it is read where it lies)."""
+    scope = scope or Scope.of(root)
+    entered = _entered if _entered is not None else set()
     try:
         entries = sorted(os.scandir(root), key=lambda e: e.name)
     except OSError:
@@ -82,15 +95,39 @@ def walk(
             continue
         path = Path(entry.path)
         try:
-            if entry.is_dir(follow_symlinks=False):
+            if entry.is_symlink():
+                yield from _link(path, handlers, patterns, scope, entered)
+            elif entry.is_dir(follow_symlinks=False):
                 if _claimant(path, handlers, folder=True):
                     yield "folder", path
                 else:
-                    yield from walk(path, handlers, patterns)
-            elif entry.is_file():
+                    yield from walk(path, handlers, patterns, scope=scope, _entered=entered)
+            elif entry.is_file(follow_symlinks=False):
                 yield "file", path
         except OSError:
             continue
+
+
+def _link(
+    path: Path, handlers, patterns: Sequence[str], scope: Scope, entered: set[tuple[int, int]]
+) -> Iterator[tuple[str, Path]]:
+    real, _ = resolve(path, scope)
+    if real is None:
+        yield "skipped", path
+        return
+    if is_ignored(real.name, patterns):
+        return
+    if real.is_file():
+        yield "file", real
+    elif real.is_dir() and not scope.contains(str(real)):
+        stat = real.stat()
+        if (stat.st_dev, stat.st_ino) in entered:
+            return  # a loop through links
+        entered.add((stat.st_dev, stat.st_ino))
+        if _claimant(real, handlers, folder=True):
+            yield "folder", real
+        else:
+            yield from walk(real, handlers, patterns, scope=scope, _entered=entered)
 
 
 def _handlers() -> list[type[Connector]]:

@@ -27,6 +27,7 @@ import yaml
 
 from connectors.calendar import option_zone
 from connectors.files import FilesConnector, broken_document, walk
+from connectors.links import Scope, skipped_link
 from memex.connector import Connector
 from memex.documents import Element, SourceDocument
 from memex.errors import ParseError
@@ -56,15 +57,20 @@ class NotesConnector(Connector):
     def load(self) -> Iterator[SourceDocument]:
         root = Path(self.target).expanduser().resolve()
         zone = option_zone(self.options)
-        notes = [p for kind, p in walk(root) if kind == "file" and p.suffix.lower() in NOTE_SUFFIXES]
+        scope = Scope.of(root, self.options)
+        found = list(walk(root, scope=scope))
+        notes = [p for kind, p in found if kind == "file" and p.suffix.lower() in NOTE_SUFFIXES]
         names: dict[str, list[str]] = {}
         for note in notes:
-            names.setdefault(note.stem.lower(), []).append(note.relative_to(root).as_posix())
-        for kind, path in walk(root):
-            if kind == "file" and path.suffix.lower() in NOTE_SUFFIXES and not _is_task_list(path):
+            if note.is_relative_to(root):
+                names.setdefault(note.stem.lower(), []).append(note.relative_to(root).as_posix())
+        for kind, path in found:
+            if kind == "skipped":
+                yield skipped_link(path, scope)
+            elif kind == "file" and path.suffix.lower() in NOTE_SUFFIXES and not _is_task_list(path):
                 yield note_document(path, root, names, zone)
             else:
-                yield from FilesConnector(str(path), **self.options).load()
+                yield from FilesConnector(str(path), **{**self.options, "within": scope.roots[0]}).load()
 
 
 def _is_task_list(path: Path) -> bool:
@@ -103,7 +109,7 @@ def note_document(path: Path, vault: Path, names: dict[str, list[str]], zone: tz
     metadata = {
         "timestamp": when,
         "vault": vault.name,
-        "note": path.relative_to(vault).as_posix(),
+        "note": path.relative_to(vault).as_posix() if path.is_relative_to(vault) else posix,
         "tags": note["tags"],
         "links": list(dict.fromkeys(links)),
         "front_matter": _json_safe(note["front"]),

@@ -185,8 +185,12 @@ class Memex:
         options = {**self.ignore_option(), **(options or {})}
         return self.ingestor().ingest(targets, progress=progress, retry_failed=retry_failed, options=options)
 
-    def ignore_option(self) -> dict[str, str]:
-        return {"ignore": ",".join(self.settings.ignore)} if self.settings.ignore else {}
+    def ignore_option(self) -> dict[str, Any]:
+        """The walk's options from config.toml: `ignore` patterns, and `follow_links`."""
+        options: dict[str, Any] = {"follow_links": True} if self.settings.follow_links else {}
+        if self.settings.ignore:
+            options["ignore"] = ",".join(self.settings.ignore)
+        return options
 
     def rebuild(self, *, progress: Progress | None = None) -> IngestReport:
         """Rebuild the index from scratch: every root in the ledger is read and embedded again."""

@@ -99,6 +99,7 @@ class Settings:
     watch_poll_seconds: float = 5.0  # scan interval where events are not available (NFS, SMB)
     watch_polling: bool = False  # scan instead of inotify everywhere
     socket_mode: int = 0o600  # the daemon's socket; 0o660 lets the file's group use it too
+    follow_links: bool = False  # read symlinks whose targets lie outside the ingested folder
 
 
 def load_settings(paths: Paths) -> Settings:

@@ -217,7 +217,7 @@ class Service:
                 root,
                 "batch",
                 lambda root=root, targets=targets: self.memex.ingestor().update_paths(
-                    root, targets, progress=self._progress(), options=self.ignore.option()
+                    root, targets, progress=self._progress(), options=self.memex.ignore_option()
                 ),
                 paths=len(inside),
             )

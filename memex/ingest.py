@@ -11,8 +11,10 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
+from connectors.links import Scope, is_link_path, resolve, skipped_link
 from memex.access import Access, Policy
 from memex.chunking import chunk_elements
 from memex.documents import DEFAULT_MAX_FILE_BYTES, Chunk, Element, SourceDocument, chunk_id_for
@@ -180,12 +182,22 @@ class Ingestor:
         targets = list(dict.fromkeys(_normalise_target(p) for p in paths))
         broken: set[str] = set()
 
+        scope = Scope.of(root, options)
+        opts = {**(options or {}), "within": root}
+
         def documents() -> Iterable[SourceDocument]:
             for path in targets:
-                if not os.path.exists(path):
+                read = path
+                if os.path.lexists(path) and is_link_path(path, root):
+                    real, _ = resolve(path, scope)
+                    if real is None:
+                        yield skipped_link(Path(path), scope)
+                        continue
+                    read = str(real)
+                if not os.path.exists(read):
                     continue
                 try:
-                    yield from connector_for(path)(path, **(options or {})).load()
+                    yield from connector_for(read)(read, **opts).load()
                 except (ParseError, ConfigError, OSError, ValueError) as exc:
                     broken.add(path)
                     report.failures.append(Failure(path, f"stopped reading: {exc}", "failed"))

@@ -3,13 +3,14 @@ ledger's record of a source)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from memex.access import Case, Policy, allowed, denial_reasons
 from memex.errors import AccessRefused
-from memex.ledger import Ledger
+from memex.ledger import INDEXED, Ledger
 
 
 @dataclass(frozen=True)
@@ -43,19 +44,27 @@ def run_cases(policy: Policy) -> list[CaseResult]:
 def explain(policy: Policy, ledger: Ledger, user: str, source: str) -> dict[str, Any]:
     """Why `user` can or cannot see `source`, for an admin: rules, labels, roles."""
     principal = policy.principal(user)
-    record = ledger.get(source) or ledger.get(f"file:{Path(source).expanduser().resolve().as_posix()}")
+    given = Path(source).expanduser()
+    real = given.resolve()
+    record = (
+        ledger.get(source)
+        or ledger.get(f"file:{real.as_posix()}")
+        or ledger.get(f"file:{given.absolute().as_posix()}")  # a link not read: its reason
+    )
     details: list[str] = []
+    if os.path.lexists(given) and given.absolute() != real:
+        details.append(f"{source} is a symbolic link (or lies in a linked folder): memex labels it as {real}")
     if principal.known:
         details.append(
             f"{user}: roles {', '.join(principal.roles) or '(none)'}; groups {', '.join(principal.groups) or '(none)'}; "
             f"labels {', '.join(sorted(principal.labels)) or '(none)'}; clearance {principal.clearance}"
         )
-    if record is None:
+    if record is None or record.status != INDEXED:
         return {
             "user": user,
             "source": source,
             "allowed": False,
-            "summary": f"{source} is not indexed",
+            "summary": f"{source} is not indexed" + (f" ({record.error})" if record else ""),
             "details": details,
         }
     try:

@@ -106,6 +106,8 @@ def is_claimable_maildir(path: Path, depth: int = 0) -> bool:
         if name.startswith("."):
             continue  # hidden: Maildir++ folders (read) or a tool's state (ignored)
         try:
+            if entry.is_symlink():
+                return False  # links are for the files walk to judge (connectors.links)
             if entry.is_dir(follow_symlinks=False):
                 if not is_claimable_maildir(Path(entry.path), depth + 1):
                     return False
@@ -135,6 +137,8 @@ def is_mail_folder(path: Path, depth: int = 0) -> bool:
             continue
         entry_path = Path(entry.path)
         try:
+            if entry.is_symlink():
+                return False  # links are for the files walk to judge (connectors.links)
             if entry.is_dir(follow_symlinks=False):
                 if not (is_claimable_maildir(entry_path, depth + 1) or is_mail_folder(entry_path, depth + 1)):
                     return False
@@ -159,7 +163,7 @@ def read_mail_folder(folder: Path, name: str | None = None) -> Iterator[Found]:
         path = Path(entry.path)
         if entry.is_dir(follow_symlinks=False):
             yield from read_maildir(path) if is_maildir(path) else read_mail_folder(path)
-        elif entry.is_file():
+        elif entry.is_file(follow_symlinks=False):
             yield from read_file(path, folder=name)
 
 

@@ -147,6 +147,7 @@ class Checker:
         self.fallback = fallback
         self.abstain_text = abstain_text
         self.echo = [words_of(line) for line in echo_lines if len(words_of(line)) >= 4]
+        self.echo_text = _plain_words(" ".join(echo_lines))
         self.result = Grounding()
         self.done = False
         self._answered = False  # a sentence with facts has been shown
@@ -158,12 +159,12 @@ class Checker:
         text = self._fix_citations(raw)
         if not text.strip():
             return ""
+        if self._echoes(text):
+            return ""
         if not self._answered and _ABSTAIN.search(text):
             self.result.abstained = True
             self.done = True
             return self.abstain_text
-        if self._echoes(text):
-            return ""
         facts = [f for f in find_facts(text) if f.kind != "name" or not _is_source_reference(f.text)]
         unsupported = [f for f in facts if not self.known.supports(f)]
         if facts and not self._answered:
@@ -187,8 +188,16 @@ class Checker:
         return re.sub(r"[ \t]+([.,;:!?])", r"\1", fixed) if fixed != text else fixed
 
     def _echoes(self, text: str) -> bool:
+        """A sentence of the instructions repeated (the prompt is not an answer)."""
+        plain = _plain_words(text)
+        if len(plain) >= 12 and plain in self.echo_text:
+            return True
         words = words_of(text)
         return len(words) >= 4 and any(len(words & line) >= 0.7 * len(words) for line in self.echo)
+
+
+def _plain_words(text: str) -> str:
+    return " ".join(re.findall(r"[^\W_]+", fold(_MARKER.sub(" ", text))))
 
 
 def _is_source_reference(text: str) -> bool:

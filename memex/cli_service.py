@@ -290,6 +290,12 @@ def serve(
         "127.0.0.1", "--forwarded-allow-ips", help="Proxies whose X-Forwarded-* headers are trusted."
     ),
     root_path: str = typer.Option("", "--root-path", help="The path prefix a proxy serves memex under."),
+    allowed_host: list[str] = typer.Option(
+        [],
+        "--allowed-host",
+        metavar="NAME",
+        help="A Host name clients use (repeatable); localhost and the --host address always work.",
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Run the company service: the web page, the JSON and OpenAI-compatible APIs and MCP."""
@@ -307,6 +313,7 @@ def serve(
     except MemexError as exc:
         _fail(exc, as_json)
     from memex.service.app import create_app
+    from memex.service.guard import allowed_hosts
 
     bound_port = sock.getsockname()[1]
     scheme = "https" if ssl_certfile else "http"
@@ -331,7 +338,7 @@ def serve(
         )
     sys.stdout.flush()
     config = uvicorn.Config(
-        create_app(service),
+        create_app(service, hosts=allowed_hosts(host, allowed_host)),
         proxy_headers=True,
         forwarded_allow_ips=forwarded_allow_ips,
         root_path=root_path,

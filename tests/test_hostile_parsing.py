@@ -106,10 +106,13 @@ def test_a_counted_rule_far_before_the_window_is_refused_not_stepped_through():
         docs = list(events.documents(Path("/x.ics"), path_text.encode(), window=WINDOW, default_zone=UTC))
     series = docs[0].elements()
     assert len(docs) == 2  # the series, and its first occurrence
-    assert Element(
-        "Occurrences indexed: only the first (memex cannot expand this rule: a SECONDLY rule with a "
-        "COUNT that starts 1,704,067,200 periods before the window)"
-    ) in series
+    assert (
+        Element(
+            "Occurrences indexed: only the first (memex cannot expand this rule: a SECONDLY rule with a "
+            "COUNT that starts 1,704,067,200 periods before the window)"
+        )
+        in series
+    )
 
 
 def test_one_file_yields_a_bounded_number_of_documents(monkeypatch):

@@ -40,7 +40,9 @@ def test_a_recipient_that_does_not_parse_grants_nothing_and_is_reported(value):
 
 
 def test_clean_mailbox_lists_still_parse():
-    value = 'Pat <pat@kestrel.example>, "Duarte, Erin" <erin@kestrel.example>, Team: a@x.example, b@x.example;'
+    value = (
+        'Pat <pat@kestrel.example>, "Duarte, Erin" <erin@kestrel.example>, Team: a@x.example, b@x.example;'
+    )
     assert [a.addr for a in addresses(value)] == [
         "pat@kestrel.example",
         "erin@kestrel.example",
@@ -101,7 +103,9 @@ def deal_readers(memex):
     readers = set()
     for user in ("alice", "dev", "hana", "frank", "erin", "sam", "pat", "vic"):
         uris, text = hits(memex, user, DEAL_QUESTION)
-        shown = memex.show("slack://kestrel/#nordlys-deal/2026-06-18T19:02", principal=memex.policy.principal(user))
+        shown = memex.show(
+            "slack://kestrel/#nordlys-deal/2026-06-18T19:02", principal=memex.policy.principal(user)
+        )
         if any("nordlys-deal" in u for u in uris) or "41 million" in text or shown:
             readers.add(user)
     return readers

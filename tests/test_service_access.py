@@ -119,7 +119,7 @@ def site(tmp_path_factory):
             REMOVED: {"Authorization": f"Bearer {removed}"},
         }
     )
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://localhost") as client:
         yield Site(client, headers, sources, lines)
     service.close()
     memex.close()

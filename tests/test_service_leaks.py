@@ -51,7 +51,7 @@ def sweep(tmp_path_factory):
     headers = {
         user: bearer(tokens.create(user, expires=None)[0]) for user in [*canary_corpus.USERS, "auditor"]
     }
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://localhost") as client:
         yield client, items, headers
     service.close()
     memex.close()

@@ -139,7 +139,7 @@ def test_a_chroma_server_as_the_store(tmp_path, archive, chroma_server, company_
     service, tokens = make_service(memex)
     alice, _ = tokens.create("alice", expires=None)
     hana, _ = tokens.create("hana", expires=None)
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://localhost") as client:
 
         def sources(token: str) -> set[str]:
             found = client.post(
@@ -196,7 +196,7 @@ def test_two_processes_on_one_home_with_a_chroma_server(tmp_path, archive, chrom
     pat, _ = tokens.create("pat", expires=None)
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://localhost") as client:
         writer = subprocess.Popen(
             [
                 sys.executable,
@@ -261,7 +261,7 @@ def test_a_llama_cpp_server_as_the_model(tmp_path, archive, company_policy):
     alice, _ = tokens.create("alice", expires=None)
     question = {"question": "How many vacation days do employees get per year?", "k": 2}
     try:
-        with TestClient(create_app(service)) as client:
+        with TestClient(create_app(service), base_url="http://localhost") as client:
             answered = client.post("/api/ask", json=question, headers=bearer(alice))
             assert answered.status_code == 200, answered.text
             body = answered.json()

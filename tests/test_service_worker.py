@@ -130,7 +130,7 @@ def test_a_failing_model_is_restarted_and_the_service_stays_up(corpus, model, me
 
     service, tokens = make_service(memex, model_factory=factory)
     token, _ = tokens.create("everything", expires=None)
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://localhost") as client:
         first_thread = service.worker._thread
         failed = client.post("/api/ask", json={"question": items[40].query}, headers=bearer(token))
         assert (failed.status_code, failed.json(), failed.headers["Retry-After"]) == (
@@ -155,7 +155,7 @@ def test_a_failure_while_streaming_is_an_error_event(corpus):
     memex, items = corpus
     service, tokens = make_service(memex, model_factory=lambda: FailingModel(1))
     token, _ = tokens.create("everything", expires=None)
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://localhost") as client:
         response = client.post(
             "/api/ask", json={"question": items[40].query, "stream": True}, headers=bearer(token)
         )

@@ -11,6 +11,7 @@ its own script and style, and answers are only ever inserted as text.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from memex.errors import MemexError
 from memex.service import mcp_server, openai_api, routes
 from memex.service.auth import Forbidden, Unauthenticated
 from memex.service.core import BadRequest, Service
+from memex.service.guard import LOCAL_HOSTS, MAX_BODY_BYTES, EdgeGuard
 from memex.service.worker import Busy, ModelUnavailable
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,12 @@ SECURITY_HEADERS = [
 ]
 
 
-def create_app(service: Service) -> FastAPI:
-    manager, mcp_endpoint = mcp_server.build(service)
+def create_app(
+    service: Service, *, hosts: Iterable[str] = LOCAL_HOSTS, max_body_bytes: int = MAX_BODY_BYTES
+) -> FastAPI:
+    """`hosts`: the Host header values the service answers to (see guard.allowed_hosts)."""
+    hosts = tuple(hosts)
+    manager, mcp_endpoint = mcp_server.build(service, hosts=hosts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -62,6 +68,7 @@ def create_app(service: Service) -> FastAPI:
     app.mount("/static", StaticFiles(directory=Path(str(routes.STATIC))), name="static")
     _handlers(app)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(EdgeGuard, hosts=hosts, max_body_bytes=max_body_bytes)  # outermost
     return app
 
 

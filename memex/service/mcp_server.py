@@ -5,6 +5,7 @@ arguments."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import anyio
@@ -24,7 +25,7 @@ from memex.service.worker import Busy
 CALLER = "memex.caller"
 
 
-def build(service: Service) -> tuple[StreamableHTTPSessionManager, MCPAuth]:
+def build(service: Service, *, hosts: Iterable[str]) -> tuple[StreamableHTTPSessionManager, MCPAuth]:
     """The session manager (to run in the app's lifespan) and the ASGI endpoint for /mcp."""
     server = MCPServer(
         "memex",
@@ -56,13 +57,16 @@ def build(service: Service) -> tuple[StreamableHTTPSessionManager, MCPAuth]:
             job.cancel()
         return answer.to_json()
 
-    # Bearer tokens, not cookies, authenticate every request, so the DNS-rebinding guard (for
-    # unauthenticated local servers) would only get in the way of proxies and other hosts.
+    # DNS rebinding: the SDK's guard with the service's own host list (the app checks it too).
+    names = [n for host in hosts for n in (host, f"{host}:*")]
+    origins = [f"{scheme}://{n}" for scheme in ("http", "https") for n in names]
     manager = StreamableHTTPSessionManager(
         app=server._lowlevel_server,
         stateless=True,
         json_response=True,
-        security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        security_settings=TransportSecuritySettings(
+            enable_dns_rebinding_protection=True, allowed_hosts=names, allowed_origins=origins
+        ),
     )
     return manager, MCPAuth(service, manager)
 

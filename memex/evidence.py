@@ -76,7 +76,12 @@ def content_words(question: str) -> set[str]:
 
 
 def _stem(word: str) -> str:
-    return word[:5] if len(word) > 5 else word
+    """A crude stem that joins "carried"/"carry", "reports"/"ReportsTo", "hours"/"hour"."""
+    for suffix, replacement in (("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)] + replacement
+            break
+    return word[:5]
 
 
 def best_sentences(question: str, hits: Sequence[Hit], embedder: Any, *, limit: int = 3) -> list[Evidence]:
@@ -123,13 +128,46 @@ def answering_sentence(question: str, evidence: Sequence[Evidence]) -> Evidence 
     kind = asked_kind(question)
     wanted = content_words(question)
     entities = question_entities(question)
-    for item in evidence:
+    focus = focus_words(question)
+    best: tuple[float, Evidence] | None = None
+    for rank, item in enumerate(evidence):
         text = _split_identifiers(item.sentence)
         words = {_stem(w) for w in words_of(text)}
-        topical = bool(words & wanted) or any(e in fold(text) for e in entities)
-        if topical and (kind in ("other", "yesno") or holds_kind(item.sentence, kind)):
-            return item
-    return None
+        coverage = len(words & wanted) / (len(wanted) or 1) + sum(e in fold(text) for e in entities)
+        if focus and not focus & words:
+            continue
+        if coverage and (kind in ("other", "yesno") or holds_kind(item.sentence, kind)):
+            key = coverage - 0.01 * rank  # the question's words first, then the evidence order
+            if best is None or key > best[0]:
+                best = (key, item)
+    return best[1] if best else None
+
+
+_FOCUS = re.compile(
+    r"^(?:what|which|who|whom|whose|how\s+(?:many|much|long|old|often)|when|where)\s+"
+    r"(?:(?:is|are|was|were|did|does|do|will|would|can|could)\s+)?(?:(?:my|our|the|your|a|an|his|her|their)\s+)?"
+    r"(?P<focus>[\w'-]+(?:\s+[\w'-]+){0,2})",
+    re.IGNORECASE,
+)
+_GENERIC = {
+    "number", "name", "names", "date", "time", "amount", "value", "total", "kind", "type", "days",
+    "day", "year", "years", "people", "person", "thing", "things", "one", "ones", "much", "many",
+}  # fmt: skip
+_STOP = re.compile(
+    r"\b(?:for|of|in|on|at|to|do|does|did|is|are|was|were|with|from|by|that|get|gets|have|has)\b.*$", re.I
+)
+
+
+def focus_words(question: str) -> set[str]:
+    """The words naming what is asked for ("passport" in "What is my passport number?"): a
+    sentence that answers must name it."""
+    match = _FOCUS.match(fold(question).strip())
+    if not match:
+        return set()
+    phrase = _STOP.sub("", match["focus"])
+    return {
+        _stem(w) for w in words_of(phrase) if w not in _GENERIC and w not in _QUESTION_WORDS and len(w) > 2
+    }
 
 
 def _split_identifiers(text: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import logging
 import os
 from collections.abc import Callable
 from datetime import datetime
@@ -20,12 +21,16 @@ from memex.embeddings import Embedder, SentenceTransformerEmbedder
 from memex.errors import EmptyIndex, MemexError
 from memex.index import NO_NARROWING, Index, Narrowing
 from memex.ingest import Ingestor, IngestReport, Progress
+from memex.labelling import LABELLED_UNDER, CurrentLabels, rules_digest
 from memex.ledger import Ledger
 from memex.llm import LanguageModel, LlamaCppModel, OpenAICompatibleModel
 from memex.locking import StoreLock
-from memex.policyfile import load_policy
+from memex.policyfile import PolicySource, load_policy
+from memex.remote import store_server
 from memex.sandbox import Limits, ParserPool, set_limits
 from memex.timeparse import DateRange, find_dates
+
+log = logging.getLogger(__name__)
 
 
 class Memex:
@@ -33,23 +38,27 @@ class Memex:
         self,
         paths: config.Paths,
         *,
-        policy: Policy,
+        policy: Policy | PolicySource,
         settings: config.Settings | None = None,
         embedder: Embedder | None = None,
         model: LanguageModel | None = None,
         writable: bool = False,
         index: Index | None = None,
     ) -> None:
-        """`index`: an index already open (the daemon's second, read-only view of the store it
-        owns), so that this Memex takes no store lock of its own."""
+        """`policy`: a PolicySource re-reads its file when it changes (reads always use the
+        policy in force); a Policy is fixed. `index`: an index already open (the daemon's second,
+        read-only view of the store it owns), so that this Memex takes no store lock of its own."""
         self.paths = paths
-        self.policy = policy
+        self.policy_source = policy if isinstance(policy, PolicySource) else PolicySource(policy)
         self.settings = settings or config.Settings()
         self.writable = writable
         self._embedder = embedder
         self._model = model
         self._index: Index | None = index
+        if index is not None:
+            index.current = self._current_labels()
         self._ledger: Ledger | None = None
+        self._labelled_under: tuple[Policy, str] | None = None
         self._audit: AuditLog | None = None
         self._lock: StoreLock | None = None
         self._pool: ParserPool | None = None
@@ -69,10 +78,19 @@ class Memex:
         if config.initialise(paths):
             pass  # first use: the bundled personal policy was written to MEMEX_HOME
         settings = config.load_settings(paths)
-        policy = load_policy(policy_path or paths.policy)
+        policy = PolicySource(load_policy(policy_path or paths.policy), policy_path or paths.policy)
         if model_path:
             settings = _replace(settings, llm_model=model_path, llm_url=None)
         return cls(paths, policy=policy, settings=settings, embedder=embedder, model=model, writable=writable)
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force (re-read when its file changed)."""
+        return self.policy_source.current()
+
+    @policy.setter
+    def policy(self, policy: Policy) -> None:
+        self.policy_source = PolicySource(policy)
 
     # -- lazily opened parts --
     @property
@@ -85,7 +103,11 @@ class Memex:
     def model(self) -> LanguageModel:
         if self._model is None:
             if self.settings.llm_url:
-                self._model = OpenAICompatibleModel(self.settings.llm_url)
+                self._model = OpenAICompatibleModel(
+                    self.settings.llm_url,
+                    ca_file=self.settings.llm_ca_file,
+                    allow_insecure=self.settings.allow_insecure_llm,
+                )
             else:
                 self._model = LlamaCppModel(
                     self.settings.llm_model, context_tokens=self.settings.context_tokens
@@ -104,7 +126,15 @@ class Memex:
                 self.paths.lock, exclusive=self.writable, wait_seconds=0 if self.writable else 5
             )
             self._lock.acquire()
-        return Index.open(self.paths.store, embedder=self.embedder, url=self.settings.store_url, reset=reset)
+        index = Index.open(
+            self.paths.store, embedder=self.embedder, url=store_server(self.settings), reset=reset
+        )
+        index.current = self._current_labels()
+        return index
+
+    def _current_labels(self) -> CurrentLabels:
+        return CurrentLabels(lambda: self.policy, lambda: self.ledger)
+
 
     @property
     def pool(self) -> ParserPool:
@@ -181,9 +211,36 @@ class Memex:
         retry_failed: bool = False,
         options: dict[str, Any] | None = None,
     ) -> IngestReport:
-        """The `ignore` patterns of config.toml reach the files connector's walk as its option."""
+        """The `ignore` patterns of config.toml reach the files connector's walk as its option.
+        A policy whose source rules changed is applied to every stored source first."""
         options = {**self.ignore_option(), **(options or {})}
+        self.keep_labels_current()
         return self.ingestor().ingest(targets, progress=progress, retry_failed=retry_failed, options=options)
+
+    def labels_stale(self) -> bool:
+        """Whether the stored labels follow other source rules than the policy in force. Until
+        they are relabelled the index's last check applies both (the stricter wins)."""
+        policy = self.policy
+        if self._labelled_under is None or self._labelled_under[0] is not policy:
+            self._labelled_under = (policy, rules_digest(policy))
+        return self.ledger.state(LABELLED_UNDER) != self._labelled_under[1]
+
+    def keep_labels_current(self) -> int:
+        """Relabel every stored source in place if the policy's source rules changed since the
+        labels were computed (cheap when they did not). For the process that owns the store:
+        ingest, the daemon's loop and the service call it, so an edit needs no `memex relabel`
+        and no restart. Returns the number of sources relabelled or removed."""
+        if not self.labels_stale():
+            return 0
+        changed, removed = self.ingestor().relabel()
+        if changed or removed:
+            log.warning(
+                "the policy's source rules changed: relabelled %d source(s), removed %d that no rule "
+                "matches any more",
+                changed,
+                len(removed),
+            )
+        return changed + len(removed)
 
     def ignore_option(self) -> dict[str, Any]:
         """The walk's options from config.toml: `ignore` patterns, and `follow_links`."""

@@ -406,10 +406,16 @@ def _build(policy_path: Path, *, store, llm, model, queue: int, per_user: int):
         settings = replace(settings, llm_model=model, llm_url=None)
     policy = load_policy(policy_path)
     if settings.llm_url:
-        url = settings.llm_url
+        remote = partial(
+            OpenAICompatibleModel,
+            settings.llm_url,
+            ca_file=settings.llm_ca_file,
+            allow_insecure=settings.allow_insecure_llm,
+        )
+        remote()  # checks the URL, TLS and the key now, not at the first question
 
         def factory():
-            return OpenAICompatibleModel(url)
+            return remote()
     else:
         local = LlamaCppModel(settings.llm_model, context_tokens=settings.context_tokens)  # checks the file
         spec = partial(LlamaCppModel, str(local.path), context_tokens=settings.context_tokens)
@@ -417,16 +423,20 @@ def _build(policy_path: Path, *, store, llm, model, queue: int, per_user: int):
         def factory():
             return ModelProcess(spec, context_tokens=settings.context_tokens)
 
-    memex = Memex(paths, policy=policy, settings=settings)
+    # One policy in force for identities and for the index's last check. The service owns an
+    # embedded store (exclusively): it relabels online after a policy edit.
+    source = PolicySource(policy, policy_path)
+    memex = Memex(paths, policy=source, settings=settings, writable=True)
     try:
         memex.index  # noqa: B018 - open the store now: a busy or unreachable one stops us here
+        memex.keep_labels_current()
     except MemexError:
         memex.close()
         raise
     tokens = _tokens()
     service = Service(
         memex,
-        Authenticator(tokens, PolicySource(policy, policy_path)),
+        Authenticator(tokens, source),
         model_factory=factory,
         queue_size=queue,
         per_user=per_user,

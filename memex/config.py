@@ -85,6 +85,10 @@ class Settings:
     llm_model: str | None = None  # a GGUF path; default: bundled SmolLM2
     llm_url: str | None = None  # an OpenAI-compatible server instead of the in-process model
     store_url: str | None = None  # a Chroma server instead of the embedded store
+    store_ca_file: str | None = None  # CA certificate(s) for an https:// store_url
+    llm_ca_file: str | None = None  # CA certificate(s) for an https:// llm_url
+    allow_insecure_store: bool = False  # a store beyond loopback without TLS and MEMEX_STORE_TOKEN
+    allow_insecure_llm: bool = False  # a model server beyond loopback without TLS and MEMEX_LLM_API_KEY
     k: int = 5
     parse_workers: int = 1
     parse_timeout: float = 120.0  # seconds per file

@@ -132,6 +132,7 @@ class Service:
                 if now >= next_missing:
                     self._recheck_missing()
                     next_missing = now + MISSING_RECHECK_SECONDS
+                self._keep_labels_current()
                 self._reconcile_due()
                 if self.stopping.is_set():
                     break
@@ -153,6 +154,18 @@ class Service:
         finally:
             self.observers.close()
             self._emit("stopped")
+
+    def _keep_labels_current(self) -> None:
+        """A policy edit is relabelled here, online, in the writing loop (a read that notices it
+        wakes the loop; meanwhile the index's last check already applies the policy in force)."""
+        try:
+            relabelled = self.memex.keep_labels_current()
+        except Exception as exc:  # the loop goes on; the next turn tries again
+            log.exception("relabelling after a policy change failed")
+            self._emit("error", kind="relabel", error=str(exc))
+            return
+        if relabelled:
+            self._emit("relabelled", sources=relabelled)
 
     def _start(self, root: str) -> None:
         watch = self.observers.start(root)
@@ -356,6 +369,8 @@ class Service:
                 f"(memex daemon stop) to use another one"
             )
         with self.read_lock:
+            if self.reader.labels_stale():
+                self.wake.set()  # the loop relabels; the index's last check covers this read
             principal, actor = self.reader.cli_principal(as_user, os_user=peer.user)
             if command in reads.COMMANDS:
                 return reads.run(

@@ -128,6 +128,7 @@ def run(
     from memex.app import Memex
     from memex.daemon import Service
     from memex.index import Index
+    from memex.remote import store_server
 
     lock = PidLock(paths.daemon_pid).acquire()
     memex = reader = server = None
@@ -145,11 +146,11 @@ def run(
         memex.index  # noqa: B018  # takes the store lock now: a second writer is refused here
         reader = Memex(
             paths,
-            policy=memex.policy,
+            policy=memex.policy_source,  # one policy in force, re-read when its file changes
             settings=settings,
             embedder=memex.embedder,
             model=model,
-            index=Index.open(paths.store, embedder=memex.embedder, url=settings.store_url),
+            index=Index.open(paths.store, embedder=memex.embedder, url=store_server(settings)),
         )
         service = Service(memex, reader, folders=folders, emit=emit)
         on_service(service)

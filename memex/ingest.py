@@ -20,6 +20,7 @@ from memex.chunking import chunk_elements
 from memex.documents import DEFAULT_MAX_FILE_BYTES, Chunk, Element, SourceDocument, chunk_id_for
 from memex.errors import AccessRefused, ConfigError, ParseError, UnsupportedFormat
 from memex.index import Index
+from memex.labelling import LABELLED_UNDER, rules_digest
 from memex.ledger import FAILED, INDEXED, PENDING, Ledger, SourceRecord
 from memex.plugins import connector_for
 from memex.sandbox import ParserPool
@@ -240,6 +241,7 @@ class Ingestor:
                 self.index.relabel({chunk_id: access for chunk_id in ids})
                 self.ledger.set_access(record.source_id, access, labeling.rules)
                 changed += 1
+        self.ledger.set_state(LABELLED_UNDER, rules_digest(self.policy))
         return changed, refused
 
     # -- one target ----------------------------------------------------------------------

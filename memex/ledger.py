@@ -78,7 +78,12 @@ def m002_path_indexes(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_path_indexes]
+def m003_state(db: sqlite3.Connection) -> None:
+    """Small facts about the whole ledger, e.g. which source rules the stored labels follow."""
+    db.execute("CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_path_indexes, m003_state]
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,26 @@ class Ledger:
             )
             out.update(row[0] for row in rows)
         return out
+
+    def origins(self, source_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        """What the policy's rules match of each source, as stored: (attributes JSON, access
+        list JSON or None). Sources the ledger does not know are left out."""
+        rows = self.db.execute(
+            "SELECT source_id, attributes, acl FROM sources "
+            "WHERE source_id IN (SELECT value FROM json_each(?)) AND status != ?",
+            (json.dumps(sorted(set(source_ids))), FAILED),
+        )
+        return {row[0]: (row[1] or "{}", row[2]) for row in rows}
+
+    def state(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_state(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     def with_uri(self, uri: str) -> list[str]:
         """Source ids whose citation is exactly `uri` (a chat window, a mail message)."""

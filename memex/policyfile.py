@@ -6,6 +6,10 @@ was written; the meaning (unknown labels, roles, cycles) is checked by `memex.ac
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,8 @@ import yaml
 
 from memex.access import Case, Group, Policy, Role, SourceRule, User
 from memex.errors import PolicyError
+
+log = logging.getLogger(__name__)
 
 TOP_LEVEL = {"version", "labels", "levels", "roles", "users", "groups", "sources", "cases"}
 DEFAULT_LEVEL = "default"
@@ -39,6 +45,64 @@ def load_policy(path: str | Path) -> Policy:
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError(f"cannot read policy file {path}: {exc}") from None
     return parse_policy(text, origin=str(path))
+
+
+class PolicySource:
+    """The policy in force. With a file, it is re-read when the file changes (after `memex users
+    add` or an edit), at the next `current()`: every door and the index's last check ask for it at
+    each request. An invalid new version is refused (logged) and the last good one stays in force.
+
+    A change is noticed by the file's (mtime, inode, size); a file changed within the last two
+    seconds is also compared by content, since two edits within the clock's granularity can
+    leave all three equal."""
+
+    RECENT_SECONDS = 2.0
+
+    def __init__(self, policy: Policy, path: str | Path | None = None) -> None:
+        self._policy = policy
+        self._path = Path(path) if path is not None else None
+        self._stamp = self._stat()
+        self._text = self._read() if self._path is not None else None
+        self._lock = threading.Lock()
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        if self._path is None:
+            return None
+        try:
+            st = os.stat(self._path)
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_ino, st.st_size)
+
+    def _read(self) -> str | None:
+        try:
+            return self._path.read_text(encoding="utf-8") if self._path is not None else None
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def current(self) -> Policy:
+        if self._path is None:
+            return self._policy
+        stamp = self._stat()
+        recent = stamp is not None and time.time() - stamp[0] / 1e9 < self.RECENT_SECONDS
+        if stamp is not None and (stamp != self._stamp or recent):
+            with self._lock:
+                text = self._read()
+                if text is not None and text != self._text:
+                    try:
+                        self._policy = parse_policy(text, origin=str(self._path))
+                        log.info("policy %s reloaded", self._path)
+                    except PolicyError as exc:
+                        log.error(
+                            "policy %s changed but is invalid; keeping the previous one: %s", self._path, exc
+                        )
+                    self._text = text
+                self._stamp = stamp
+        return self._policy
 
 
 def parse_policy(text: str, *, origin: str = "<policy>") -> Policy:

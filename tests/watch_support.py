@@ -61,7 +61,7 @@ class Running:
         memex.index  # noqa: B018
         self.reader = Memex(
             memex.paths,
-            policy=memex.policy,
+            policy=memex.policy_source,  # one policy in force, as in the daemon
             settings=memex.settings,
             embedder=memex.embedder,
             model=memex._model,

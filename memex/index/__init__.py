@@ -28,6 +28,8 @@ from memex.documents import Chunk, Hit
 from memex.embeddings import Embedder
 from memex.index.lexical import LexicalStore, access_from_json, access_json, counts_by
 from memex.index.vectors import VectorStore, partition_of
+from memex.labelling import CurrentLabels
+from memex.remote import Endpoint
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +81,16 @@ class Index:
         self._vectors = vectors
         self._lexical = lexical
         self.embedder = embedder
+        # The labels of each hit's source under the policy in force (memex.labelling), checked
+        # with its stored labels before a hit leaves; set by the Memex that opens the index.
+        self.current: CurrentLabels | None = None
 
     @classmethod
-    def open(cls, path: Path, *, embedder: Embedder, url: str | None = None, reset: bool = False) -> Index:
-        """Open (creating if needed). `reset=True` empties the index first (for a rebuild)."""
+    def open(
+        cls, path: Path, *, embedder: Embedder, url: str | Endpoint | None = None, reset: bool = False
+    ) -> Index:
+        """Open (creating if needed). `url`: a Chroma server (memex.remote checks it). `reset=True`
+        empties the index first (for a rebuild)."""
         path.mkdir(parents=True, exist_ok=True)
         vectors = VectorStore.open(
             path, name=embedder.name, dimension=embedder.dimension, url=url, reset=reset
@@ -166,28 +174,41 @@ class Index:
         if not visible:
             return []
         if query is None:
-            ids = self._lexical.listing(visible, narrowing.sql_where(), limit=k)
-            return self._release(ids, {}, {}, principal, visible)
+            limit = k
+            while True:
+                ids = self._lexical.listing(visible, narrowing.sql_where(), limit=limit)
+                hits, dropped = self._release(ids, {}, {}, principal, visible, want=k)
+                if len(hits) >= k or not dropped or len(ids) < limit:
+                    return hits
+                limit *= 4  # hits were held back (a policy edit not yet relabelled): fetch more
+        vector = self.embedder.embed_query(query) if mode in ("hybrid", "dense") else None
         depth = max(k * 4, 40)
-        dense: list[tuple[str, float]] = []
-        lexical: list[tuple[str, float]] = []
-        if mode in ("hybrid", "dense"):
-            dense = self._vectors.query(
-                self.embedder.embed_query(query),
-                wanted=depth,
-                visible=visible,
-                classes=self._lexical.classes(),
-                counts=self._lexical.class_counts(),
-                classes_of=self._lexical.classes_of,
-                where=narrowing.chroma_where(),
-            )
-        phrase: list[tuple[str, float]] = []
-        if mode in ("hybrid", "lexical"):
-            lexical = self._lexical.search(query, visible, narrowing.sql_where(), depth)
-            phrase = self._lexical.phrase_search(query, visible, narrowing.sql_where(), depth)
-        ranked = fuse(dense, lexical, phrase, k, depth=depth)
-        details = {"similarity": dict(dense), "bm25": dict(lexical)}
-        return self._release([c for c, _ in ranked], dict(ranked), details, principal, visible)
+        while True:
+            dense: list[tuple[str, float]] = []
+            lexical: list[tuple[str, float]] = []
+            if vector is not None:
+                dense = self._vectors.query(
+                    vector,
+                    wanted=depth,
+                    visible=visible,
+                    classes=self._lexical.classes(),
+                    counts=self._lexical.class_counts(),
+                    classes_of=self._lexical.classes_of,
+                    where=narrowing.chroma_where(),
+                )
+            phrase: list[tuple[str, float]] = []
+            if mode in ("hybrid", "lexical"):
+                lexical = self._lexical.search(query, visible, narrowing.sql_where(), depth)
+                phrase = self._lexical.phrase_search(query, visible, narrowing.sql_where(), depth)
+            ranked = fuse(dense, lexical, phrase, depth, depth=depth)
+            details = {"similarity": dict(dense), "bm25": dict(lexical)}
+            ids = [chunk_id for chunk_id, _ in ranked]
+            hits, dropped = self._release(ids, dict(ranked), details, principal, visible, want=k)
+            if len(hits) >= k or not dropped or (len(dense) < depth and len(lexical) < depth):
+                return hits
+            if depth >= sum(n for ac, n in self._lexical.class_counts().items() if ac in visible):
+                return hits
+            depth *= 4  # hits were held back (a policy edit not yet relabelled): look deeper
 
     def count(self, *, principal: Principal) -> dict[str, Any]:
         """Counts of what `principal` may read: chunks and sources, by label and level."""
@@ -216,37 +237,63 @@ class Index:
         details: Mapping[str, Mapping[str, float]],
         principal: Principal,
         visible: Mapping[int, Access],
-    ) -> list[Hit]:
-        """Fetch the chunks and check each one again before it leaves the index."""
-        if not ids:
-            return []
-        found = self._vectors.fetch(ids)
-        hits = []
-        for chunk_id in ids:
-            if chunk_id not in found:
-                continue
-            text, meta = found[chunk_id]
-            access = access_from_json(meta["access"])
-            if meta.get("ac") not in visible or not allowed(principal=principal, access=access):
-                log.error("access check refused chunk %s for %s after filtering", chunk_id, principal.name)
-                continue
-            extra = _json(meta.get("extra"))
-            extra.update({name: values.get(chunk_id) for name, values in details.items()})
-            hits.append(
-                Hit(
-                    chunk_id=chunk_id,
-                    source_id=meta["source_id"],
-                    uri=meta["uri"],
-                    title=meta.get("title", ""),
-                    section=meta.get("section", ""),
-                    page=meta.get("page"),
-                    text=text,
-                    score=scores.get(chunk_id, 0.0),
-                    access=access,
-                    metadata=extra,
-                )
-            )
-        return hits
+        *,
+        want: int,
+    ) -> tuple[list[Hit], int]:
+        """Fetch the chunks, best first, and check each one again before it leaves the index:
+        its stored labels, and its source's labels under the policy in force. Stops at `want`
+        hits; returns them and how many were held back by the policy in force."""
+        hits: list[Hit] = []
+        dropped = 0
+        position = 0
+        while position < len(ids) and len(hits) < want:
+            window = ids[position : position + want - len(hits)]
+            position += len(window)
+            found = self._vectors.fetch(window)
+            sources = {meta["source_id"] for _, meta in found.values()}
+            now = self.current.access_of(sources) if self.current is not None else {}
+            for chunk_id in window:
+                if chunk_id not in found:
+                    continue
+                text, meta = found[chunk_id]
+                access = access_from_json(meta["access"])
+                if meta.get("ac") not in visible or not allowed(principal=principal, access=access):
+                    log.error(
+                        "access check refused chunk %s for %s after filtering", chunk_id, principal.name
+                    )
+                    continue
+                source_id = meta["source_id"]
+                if source_id in now:
+                    current = now[source_id]
+                    if current is None or not allowed(principal=principal, access=current):
+                        dropped += 1  # hidden by the policy in force: its stored labels are stale
+                        continue
+                hits.append(self._hit(chunk_id, text, meta, access, scores, details))
+        return hits, dropped
+
+    @staticmethod
+    def _hit(
+        chunk_id: str,
+        text: str,
+        meta: Mapping[str, Any],
+        access: Access,
+        scores: Mapping[str, float],
+        details: Mapping[str, Mapping[str, float]],
+    ) -> Hit:
+        extra = _json(meta.get("extra"))
+        extra.update({name: values.get(chunk_id) for name, values in details.items()})
+        return Hit(
+            chunk_id=chunk_id,
+            source_id=meta["source_id"],
+            uri=meta["uri"],
+            title=meta.get("title", ""),
+            section=meta.get("section", ""),
+            page=meta.get("page"),
+            text=text,
+            score=scores.get(chunk_id, 0.0),
+            access=access,
+            metadata=extra,
+        )
 
 
 def fuse(

@@ -31,6 +31,7 @@ from memex.access import Access
 from memex.documents import Chunk
 from memex.errors import ConfigError, ModelError
 from memex.index.lexical import access_json
+from memex.remote import Endpoint, store_endpoint
 
 COLLECTION = "memex_chunks"
 PARTITION_PREFIX = "memex_part_"
@@ -52,15 +53,31 @@ class VectorStore:
 
     @classmethod
     def open(
-        cls, path: Path, *, name: str, dimension: int, url: str | None = None, reset: bool = False
+        cls,
+        path: Path,
+        *,
+        name: str,
+        dimension: int,
+        url: str | Endpoint | None = None,
+        reset: bool = False,
     ) -> VectorStore:
+        """`url`: a Chroma server, as an Endpoint checked by memex.remote (a plain URL is checked
+        here with the defaults: no CA file, nothing insecure allowed)."""
         import chromadb
 
         settings = chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
+        server = store_endpoint(url) if isinstance(url, str) else url
+        if server is not None and server.tls:
+            settings.chroma_server_ssl_verify = server.ca_file or True
         try:
-            if url:
-                host, port = _host_port(url)
-                client = chromadb.HttpClient(host=host, port=port, settings=settings)
+            if server is not None:
+                client = chromadb.HttpClient(
+                    host=server.host,
+                    port=server.port,
+                    ssl=server.tls,
+                    headers=dict(server.headers),
+                    settings=settings,
+                )
             else:
                 client = chromadb.PersistentClient(str(path / "chroma"), settings=settings)
             if reset:
@@ -74,7 +91,8 @@ class VectorStore:
                 metadata={"hnsw:space": "cosine", "embedder": name, "dimension": dimension},
             )
         except Exception as exc:  # chromadb raises its own and builtin types alike
-            raise ConfigError(f"cannot open the vector store at {url or path}: {exc}") from None
+            where = server.url if server is not None else path
+            raise ConfigError(f"cannot open the vector store at {where}: {exc}") from None
         stored = collection.metadata or {}
         if stored.get("embedder") != name or stored.get("dimension") != dimension:
             raise ModelError(
@@ -284,12 +302,3 @@ def _oversampled(
     if len(kept) >= wanted or n >= size:
         return kept[:wanted]
     return None
-
-
-def _host_port(url: str) -> tuple[str, int]:
-    from urllib.parse import urlparse
-
-    parsed = urlparse(url)
-    if not parsed.hostname:
-        raise ConfigError(f"store URL {url!r} should look like http://host:8000")
-    return parsed.hostname, parsed.port or 8000

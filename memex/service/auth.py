@@ -5,14 +5,11 @@ query, other headers) is consulted."""
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 
-from memex.access import Policy, Principal
+from memex.access import Principal
 from memex.errors import MemexError
-from memex.policyfile import load_policy
+from memex.policyfile import PolicySource  # noqa: F401  (re-exported: it used to live here)
 from memex.service.tokens import TokenStore
 
 log = logging.getLogger(__name__)
@@ -36,43 +33,6 @@ class Caller:
     @property
     def actor(self) -> str:
         return f"{self.principal.name} (token {self.token_id})"
-
-
-class PolicySource:
-    """The policy in force. With a file, it is re-read when the file changes (after `memex users
-    add` or an edit); an invalid new version is refused and the last good one stays in force."""
-
-    def __init__(self, policy: Policy, path: Path | None = None) -> None:
-        self._policy = policy
-        self._path = path
-        self._stamp = self._stat()
-        self._lock = threading.Lock()
-
-    def _stat(self) -> tuple[int, int, int] | None:
-        if self._path is None:
-            return None
-        try:
-            st = os.stat(self._path)
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_ino, st.st_size)
-
-    def current(self) -> Policy:
-        if self._path is None:
-            return self._policy
-        stamp = self._stat()
-        if stamp is not None and stamp != self._stamp:
-            with self._lock:
-                if stamp != self._stamp:
-                    try:
-                        self._policy = load_policy(self._path)
-                        log.info("policy %s reloaded", self._path)
-                    except MemexError as exc:
-                        log.error(
-                            "policy %s changed but is invalid; keeping the previous one: %s", self._path, exc
-                        )
-                    self._stamp = stamp
-        return self._policy
 
 
 class Authenticator:

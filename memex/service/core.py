@@ -12,6 +12,7 @@ model is busy.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -21,10 +22,13 @@ from memex.answer import Answer, answer_question
 from memex.app import Memex, within
 from memex.audit import AuditEntry
 from memex.documents import Hit
+from memex.errors import MemexError
 from memex.index import NO_NARROWING, Narrowing
 from memex.llm import LanguageModel, Message
 from memex.service.auth import Authenticator, Caller, Forbidden
 from memex.service.worker import Cancelled, GenerationWorker, Job
+
+log = logging.getLogger(__name__)
 
 MAX_K = 50
 MAX_QUESTION = 4000
@@ -78,6 +82,7 @@ class Service:
         if mode not in SEARCH_MODES:
             raise BadRequest(f"mode must be one of {', '.join(SEARCH_MODES)}")
         narrowing = within(NO_NARROWING, Memex.find_dates(query) if dates else None)
+        self._keep_labels_current()
         with self.reads:
             hits = self.memex.index.search(
                 query, principal=caller.principal, k=_k(k), mode=mode, narrowing=narrowing
@@ -87,10 +92,12 @@ class Service:
 
     def show(self, caller: Caller, source: str, *, channel: str) -> list[Hit]:
         source = _text(source, "source")
+        self._keep_labels_current()
         with self.reads:
             return self.memex.show(source, principal=caller.principal, actor=caller.actor, channel=channel)
 
     def status(self, caller: Caller) -> dict[str, Any]:
+        self._keep_labels_current()
         with self.reads:
             info = self.memex.status(principal=caller.principal)
         if caller.principal.admin:
@@ -127,6 +134,7 @@ class Service:
         k = _k(k or self.memex.settings.k)
         principal = caller.principal
         date_range = Memex.find_dates(question) if dates else None
+        self._keep_labels_current()
 
         def run(model: LanguageModel, job: Job) -> Answer:
             served: list[Hit] = []
@@ -190,6 +198,19 @@ class Service:
         return AnswerStream(job, events)
 
     # -- internals --
+    def _keep_labels_current(self) -> None:
+        """After a policy edit, relabel online, at the first request (the index's last check
+        already hides what the policy in force hides; this makes the stored labels, and so the
+        counts, agree). Only where this service owns the store: an embedded one it holds
+        exclusively, or a Chroma server (relabelling is idempotent)."""
+        if not (self.memex.writable or self.memex.settings.store_url):
+            return
+        with self.reads:
+            try:
+                self.memex.keep_labels_current()
+            except MemexError as exc:  # the last check still applies; the next request tries again
+                log.error("could not relabel after a policy change: %s", exc)
+
     def _audit(self, caller: Caller, action: str, question: str, hits: Sequence[Hit], channel: str) -> None:
         self.memex.audit.record(
             principal=caller.principal,

@@ -24,6 +24,7 @@ from memex.prompting import INSTRUCTIONS, build_messages
 from memex.timeparse import DateRange
 
 NO_ANSWER = "The archives you can read do not contain an answer to that question."
+NOT_SUPPORTED = "The model's answer is not supported by the sources."
 # Below these, a hit is not about the question (all-MiniLM-L6-v2 cosine; see BENCHMARKS.md).
 MIN_SIMILARITY = 0.30
 MIN_SIMILARITY_WITH_KEYWORDS = 0.18
@@ -148,21 +149,20 @@ def retrieve(
 
 
 def mentions_dates(hit: Hit, dates: DateRange) -> bool:
-    """Whether the passage's text names the range: its year, and for a range of a month or
-    less, its month too."""
+    """Whether the passage's text names the range: a year by its number, a calendar month by
+    its name and year (or 2024-03). Shorter ranges ("last week") match by date only."""
     if dates.start is None or dates.end is None:
         return False
     text = f"{hit.title}\n{hit.text}"
-    years = range(dates.start.year, dates.end.year + 1)
-    if (dates.end - dates.start).days > 40:
-        return any(re.search(rf"\b{year}\b", text) for year in years)
-    month = dates.start.strftime("%B")
-    return bool(
-        re.search(
-            rf"\b{month}\b[^\n]{{0,20}}\b{dates.start.year}\b|\b{dates.start.year}-{dates.start.month:02d}\b",
-            text,
+    days = (dates.end - dates.start).days
+    if days >= 365:
+        return any(re.search(rf"\b{year}\b", text) for year in range(dates.start.year, dates.end.year))
+    if 28 <= days <= 31 and dates.start.day == 1:
+        month, year = dates.start.strftime("%B"), dates.start.year
+        return bool(
+            re.search(rf"\b{month}\b[^\n]{{0,20}}\b{year}\b|\b{year}-{dates.start.month:02d}\b", text)
         )
-    )
+    return False
 
 
 def prompt_boundary(key: bytes | None, question: str, hits: Sequence[Hit]) -> str | None:
@@ -216,14 +216,12 @@ def answer_question(
     ]
 
     def quote_sources(unsupported: list[Fact]) -> str:
+        """The model's direct answer states what the sources do not hold: quote them instead
+        (never the model's unsupported words themselves)."""
         support = answering_sentence(question, evidence)
         if support is None:
             return NO_ANSWER
-        said = ", ".join(f"'{f.text}'" for f in unsupported[:3])
-        return (
-            f"The model's answer ({said}) is not supported by the sources. "
-            f'The sources say: "{support.sentence}" [{support.n}]'
-        )
+        return f'{NOT_SUPPORTED} The sources say: "{support.sentence}" [{support.n}]'
 
     checker = Checker(
         Known.of([f"{h.title}\n{h.section}\n{h.text}" for h in used], question),

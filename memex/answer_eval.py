@@ -28,7 +28,6 @@ from memex.facts import find_facts, fold
 from memex.grounding import _ABSTAIN, UNSUPPORTED_MARK, Known
 
 _CITED = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-_QUOTED_CLAIM = re.compile(r"^The model's answer \(.*?\) is not supported by the sources\. ", re.S)
 
 
 @dataclass(frozen=True)
@@ -105,10 +104,9 @@ def cited_sources(answer: Answer, text: str) -> list[str]:
 
 def unsupported_shown(text: str, answer: Answer) -> int:
     """Facts stated as facts that the sources do not hold (marked ones and the quoted model's
-    claim in a replaced answer are shown as unsupported, so they do not count)."""
+    ones do not count)."""
     if not answer.hits or declined(text):
         return 0
-    text = _QUOTED_CLAIM.sub("", text)
     known = Known.of([f"{h.title}\n{h.section}\n{h.text}" for h in answer.hits], answer.question)
     count = 0
     for fact in find_facts(text):

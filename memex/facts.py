@@ -71,12 +71,15 @@ _AMOUNT = re.compile(
     re.IGNORECASE,
 )
 _NUMBER = re.compile(
-    rf"(?<![\w.])(?P<n>{_NUM})(?:\s?(?P<s>k|m|bn|thousand|million|billion)\b)?(?P<pct>\s?(?:%|percent\b|per cent\b))?"
+    rf"(?<![\w.])(?P<n>{_NUM})(?:\s?(?P<s>k|m|bn|thousand|million|billion)\b)?(?P<pct>\s?(?:%|percent\b|per cent\b))?(?![\w@])"
     rf"|(?<![\w.])(?P<o>\d+)(?:st|nd|rd|th)\b"
     rf"|\b(?P<w>{_WORD_NUMBER})\b(?:\s(?P<ws>hundred|thousand|million|billion)\b)?",
     re.IGNORECASE,
 )
-_CITATION = re.compile(r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]")
+# Citation markers and references to the numbered sources are not facts: [1], [1, 2], source 2.
+_CITATION = re.compile(
+    r"\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]|\bsources?\s+\d+(?:\s*(?:,|and|&)\s*\d+)*", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)

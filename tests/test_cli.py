@@ -105,7 +105,8 @@ def test_ask_json_cites_the_right_source(indexed_home):
     out = json.loads(
         memex("ask", "Who offered to acquire the company?", "--as", "erin", "--json", home=home).stdout
     )
-    assert set(out) == {"question", "answer", "citations", "evidence", "dates"}
+    assert set(out) == {"question", "answer", "citations", "evidence", "dates", "dates_note", "check"}
+    assert "Nordlys" in out["answer"], out["answer"]
     assert out["dates"] is None  # no time expression in the question
     assert out["citations"][0] == {
         "n": 1,
@@ -131,6 +132,8 @@ def test_ask_about_nothing_relevant_says_so(indexed_home):
         "citations": [],
         "evidence": [],
         "dates": None,
+        "dates_note": None,
+        "check": None,
     }
 
 

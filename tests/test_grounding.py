@@ -154,9 +154,7 @@ def _ask(memex, question: str, reply: str):
 
 def test_a_lying_model_never_shows_its_number(handbook_memex):
     answer, streamed = _ask(handbook_memex, VACATION, "The answer is: 2 [1].")
-    assert answer.text.startswith(
-        "The model's answer ('2') is not supported by the sources. The sources say: "
-    )
+    assert answer.text.startswith("The model's answer is not supported by the sources. The sources say: ")
     assert "Every employee gets 25 working days of paid vacation per year" in answer.text
     assert answer.text.endswith("[1]") and answer.citations[0].source.endswith("employee-handbook.md")
     assert streamed.strip() == answer.text

@@ -53,7 +53,7 @@ def test_serve_the_example_company_with_the_real_models(tmp_path):
             answer = http.post(
                 "api/ask", json={"question": "How many vacation days do employees get?"}
             ).json()
-            assert answer["answer"].strip()
+            assert "25" in answer["answer"] or "twenty-five" in answer["answer"].lower(), answer["answer"]
             assert answer["citations"][0]["source"] == f"{archive}/handbook/employee-handbook.md"
             assert answer["citations"][0]["section"] == "Kestrel Labs Employee Handbook > Vacation"
             assert any(

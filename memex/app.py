@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from memex import config
+from memex import config, filemodes
 from memex.access import Policy, Principal
 from memex.answer import Answer, answer_question
 from memex.audit import AuditLog
@@ -62,6 +62,7 @@ class Memex:
         self._audit: AuditLog | None = None
         self._lock: StoreLock | None = None
         self._pool: ParserPool | None = None
+        filemodes.secure_home(paths.root, socket_mode=self.settings.socket_mode)
 
     @classmethod
     def open(
@@ -75,6 +76,7 @@ class Memex:
         model: LanguageModel | None = None,
     ) -> Memex:
         paths = config.Paths(home or config.home())
+        filemodes.use_private_umask()
         if config.initialise(paths):
             pass  # first use: the bundled personal policy was written to MEMEX_HOME
         settings = config.load_settings(paths)

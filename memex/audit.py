@@ -4,13 +4,13 @@ their text) were served. Admins read all of it; anyone else only their own entri
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from memex import filemodes
 from memex.access import Principal
 from memex.documents import Hit
 
@@ -44,8 +44,7 @@ class AuditEntry:
 class AuditLog:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = filemodes.connect(path)
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, time REAL NOT NULL,"
             " principal TEXT NOT NULL, actor TEXT NOT NULL, channel TEXT NOT NULL,"

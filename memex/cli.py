@@ -281,6 +281,9 @@ def status(as_user: Optional[str] = AS_USER, as_json: bool = JSON) -> None:
         info = _read("status", {}, as_user)
     except MemexError as exc:
         _fail(exc, as_json)
+    loose = _warn_loose_home()
+    if loose:
+        info["loose_permissions"] = loose
     if as_json:
         _emit(info)
         return
@@ -303,18 +306,44 @@ def status(as_user: Optional[str] = AS_USER, as_json: bool = JSON) -> None:
                 typer.echo(f"  {failure['source']}: {failure['reason']}")
 
 
+def _warn_loose_home() -> list[str]:
+    """Warn (stderr) about what other accounts may read or write in MEMEX_HOME; those paths."""
+    from memex import config, filemodes
+
+    paths = config.Paths(config.home())
+    try:
+        socket_mode = config.load_settings(paths).socket_mode
+    except MemexError:
+        socket_mode = 0o600
+    warning = filemodes.warning(paths.root, socket_mode=socket_mode)
+    if warning:
+        typer.secho(warning, err=True, fg=typer.colors.YELLOW)
+    return filemodes.loose_paths(paths.root, socket_mode=socket_mode) if warning else []
+
+
 @app.command()
 def forget(
-    target: str = typer.Argument(..., help="A path, folder, URI or source id."), as_json: bool = JSON
+    target: Optional[str] = typer.Argument(None, help="A path, folder, URI or source id."),
+    purge: bool = typer.Option(
+        True, "--purge/--no-purge", help="Compact the stores so the text cannot be recovered (default)."
+    ),
+    as_json: bool = JSON,
 ) -> None:
-    """Remove a source (or everything under a folder) from the index and the ledger."""
+    """Remove a source (or everything under a folder) from the index and the ledger, leaving
+    nothing recoverable on disk. `memex forget --purge` alone compacts after earlier deletions."""
     try:
+        if target is None and not purge:
+            raise MemexError("name what to forget, or pass --purge to compact the stores")
         with _open(writable=True) as memex:
-            sources, chunks = memex.ingestor().forget(target)
+            sources, chunks = memex.ingestor().forget(target) if target is not None else ([], 0)
+            if purge:
+                memex.ingestor().purge()
     except MemexError as exc:
         _fail(exc, as_json)
     if as_json:
-        _emit({"removed_sources": sources, "removed_chunks": chunks})
+        _emit({"removed_sources": sources, "removed_chunks": chunks, "purged": purge})
+    elif target is None:
+        typer.echo("Compacted the stores.")
     elif sources:
         typer.echo(f"Removed {len(sources)} source(s) and {chunks} chunk(s).")
     else:

@@ -312,6 +312,11 @@ def serve(
         sock = _bind(host, port)
     except MemexError as exc:
         _fail(exc, as_json)
+    from memex import filemodes
+
+    loose = filemodes.warning(memex.paths.root, socket_mode=memex.settings.socket_mode)
+    if loose:
+        typer.secho(loose, err=True, fg=typer.colors.YELLOW)
     from memex.service.app import create_app
     from memex.service.guard import allowed_hosts
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from connectors.links import Scope, is_link_path, resolve, skipped_link
+from memex import filemodes
 from memex.access import Access, Policy
 from memex.chunking import chunk_elements
 from memex.documents import DEFAULT_MAX_FILE_BYTES, Chunk, Element, SourceDocument, chunk_id_for
@@ -154,6 +155,11 @@ class Ingestor:
             removed_chunks += self._remove_source(source_id)
         self.ledger.drop_root(resolved)
         return source_ids, removed_chunks
+
+    def purge(self) -> None:
+        """Compact the stores, so that what was removed cannot be read back from free pages."""
+        self.index.compact()
+        filemodes.truncate_wal(self.ledger.db)
 
     def _may_have_orphans(self) -> bool:
         """Cheap: a crash leaves a pending source, a lost ledger leaves unequal counts."""

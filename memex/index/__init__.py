@@ -23,9 +23,11 @@ from typing import Any
 
 import numpy as np
 
+from memex import filemodes
 from memex.access import Access, Principal, allowed
 from memex.documents import Chunk, Hit
 from memex.embeddings import Embedder
+from memex.index.compaction import compact_chroma, compact_fts
 from memex.index.lexical import LexicalStore, access_from_json, access_json, counts_by
 from memex.index.vectors import VectorStore, partition_of
 from memex.labelling import CurrentLabels
@@ -98,7 +100,9 @@ class Index:
         lexical = LexicalStore(path / "lexical.sqlite", reset=reset)
         if lexical.needs_text:  # the lexical schema changed: refill it from the stored chunks
             lexical.refill(vectors.texts())
-        return cls(vectors, lexical, embedder)
+        index = cls(vectors, lexical, embedder)
+        index._chroma_folder = None if url else path / "chroma"
+        return index
 
     def close(self) -> None:
         self._lexical.close()
@@ -126,6 +130,13 @@ class Index:
         self._vectors.delete(ids, partitions)
         with self._lexical.transaction():
             return self._lexical.delete(ids)
+
+    def compact(self) -> None:
+        """Leave nothing deleted recoverable from the files (memex.index.compaction)."""
+        compact_fts(self._lexical.db, "fts")
+        filemodes.truncate_wal(self._lexical.db)
+        if getattr(self, "_chroma_folder", None) is not None:
+            compact_chroma(self._chroma_folder)
 
     def relabel(self, changes: Mapping[str, Access]) -> int:
         """Change the access labels of stored chunks in place (no re-embedding)."""

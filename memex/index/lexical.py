@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from memex import filemodes
 from memex.access import Access
 from memex.documents import Chunk
 
@@ -73,8 +73,7 @@ def access_from_json(text: str) -> Access:
 
 class LexicalStore:
     def __init__(self, path: Path, *, reset: bool = False) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = filemodes.connect(path)
         self.db.execute("PRAGMA synchronous=NORMAL")
         if reset:
             self.db.executescript(

@@ -11,16 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import os
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from memex import filemodes
 from memex.errors import MemexError
 
 PREFIX = "mx"
@@ -91,12 +90,9 @@ class Verdict:
 class TokenStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         self.path = path
         self._lock = threading.Lock()
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db = filemodes.connect(path)
         self.db.executescript(SCHEMA)
 
     def close(self) -> None:

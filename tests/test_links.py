@@ -70,9 +70,11 @@ def test_a_walk_labels_links_by_their_target_and_never_reads_outside(fake_memex,
     assert_no_leak(fake_memex, planted)
     uris = {r.uri for r in fake_memex.ledger.records(status="indexed")}
     assert (kestrel / "hr" / "bands.txt").as_posix() in uris
-    assert not {p.as_posix() for p in planted["public"].iterdir()} - {
-        (planted["public"] / "press-release-falcon-2.html").as_posix()
-    } & uris
+    assert (
+        not {p.as_posix() for p in planted["public"].iterdir()}
+        - {(planted["public"] / "press-release-falcon-2.html").as_posix()}
+        & uris
+    )
     reasons = {f.uri: f.reason for f in report.failures}
     for name in ("to_outside", "to_outside_folder"):
         assert "outside the ingested folder" in reasons[planted[name].as_posix()]
@@ -81,9 +83,10 @@ def test_a_walk_labels_links_by_their_target_and_never_reads_outside(fake_memex,
 
 def test_a_low_folder_ingested_alone_does_not_read_a_link_into_hr(fake_memex, planted):
     report = fake_memex.ingest([str(planted["public"])])
-    assert "outside the ingested folder" in {f.uri: f.reason for f in report.failures}[
-        planted["to_hr"].as_posix()
-    ]
+    assert (
+        "outside the ingested folder"
+        in {f.uri: f.reason for f in report.failures}[planted["to_hr"].as_posix()]
+    )
     assert_no_leak(fake_memex, planted, hr_indexed=False)
 
 
@@ -140,7 +143,9 @@ def test_a_mail_folder_holding_a_link_is_walked_as_files(kestrel, planted):
 
     folder = kestrel / "letters"
     folder.mkdir()
-    (folder / "one.eml").write_bytes((kestrel / "mail" / "kestrel-2026.mbox").read_bytes().split(b"\nFrom ")[0])
+    (folder / "one.eml").write_bytes(
+        (kestrel / "mail" / "kestrel-2026.mbox").read_bytes().split(b"\nFrom ")[0]
+    )
     assert is_mail_folder(folder)
     (folder / "two.eml").symlink_to(planted["outside"] / "id_ed25519.txt")
     assert not is_mail_folder(folder)

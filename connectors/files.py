@@ -183,7 +183,8 @@ def file_document(path: Path) -> SourceDocument:
         content_file=posix,  # hashed by streaming; refused beyond max_file_mb
         parse=partial(parse_file, path),
         fingerprint=fingerprint,
-        metadata={"timestamp": modified} if modified is not None else {},
+        # The mtime is when the file was last saved, not what it is about: no date filter uses it.
+        metadata={"modified": modified} if modified is not None else {},
     )
 
 

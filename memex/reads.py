@@ -43,6 +43,7 @@ def run(
             actor=actor,
             dates=dates,
             channel=channel,
+            on_note=on_note,
         )
         return [hit.to_json() for hit in hits]
     if command == "ask":
@@ -59,6 +60,8 @@ def run(
             dates=dates,
             channel=channel,
         )
+        if answer.dates_note and on_note is not None:
+            on_note(answer.dates_note)
         return answer.to_json()
     if command == "show":
         hits = memex.show(_text(params, "source"), principal=principal, actor=actor, channel=channel)

@@ -27,7 +27,11 @@ def make_service(
 ) -> tuple[Service, TokenStore]:
     tokens = TokenStore(memex.paths.root / "tokens.sqlite")
     # By default the service's identities and the index's last check use one policy in force.
-    source = memex.policy_source if policy is None and policy_path is None else PolicySource(policy or memex.policy, policy_path)
+    source = (
+        memex.policy_source
+        if policy is None and policy_path is None
+        else PolicySource(policy or memex.policy, policy_path)
+    )
     return Service(memex, Authenticator(tokens, source), **kwargs), tokens
 
 

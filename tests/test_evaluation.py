@@ -35,11 +35,17 @@ def tiny_beir(tmp_path):
     with (folder / "corpus.jsonl").open("w") as out:
         for doc_id, (title, text) in docs.items():
             out.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
-    queries = {"q1": "which bird hovers hunting voles", "q2": "herons waiting for fish", "q3": "sleep while flying"}
+    queries = {
+        "q1": "which bird hovers hunting voles",
+        "q2": "herons waiting for fish",
+        "q3": "sleep while flying",
+    }
     with (folder / "queries.jsonl").open("w") as out:
         for qid, text in queries.items():
             out.write(json.dumps({"_id": qid, "text": text}) + "\n")
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td4\t1\n")
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\td4\t1\n"
+    )
     return folder
 
 

@@ -79,11 +79,21 @@ def chroma_server(tmp_path):
         log.close()
 
 
+# `python -m llama_cpp.server`, with the weights loaded as memex loads them (no AMX repacking,
+# which crashes on virtual machines with AMX: see memex.llm.no_amx_repacking).
+LLAMA_SERVER = (
+    "import runpy, sys\n"
+    "from memex.llm import no_amx_repacking\n"
+    "with no_amx_repacking():\n"
+    "    runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
+)
+
+
 def _start_llama(port: int, log_path: Path) -> subprocess.Popen:
     log = log_path.open("a")
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()),
+            sys.executable, "-c", LLAMA_SERVER, "--model", str(default_model_path()),
             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
         ],
         stdout=log,

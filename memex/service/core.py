@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from memex.access import Principal
-from memex.answer import Answer, answer_question
-from memex.app import Memex, within
+from memex.answer import Answer, answer_question, retrieve
+from memex.app import Memex
 from memex.audit import AuditEntry
 from memex.documents import Hit
 from memex.errors import MemexError
@@ -81,11 +81,16 @@ class Service:
         query = _text(query, "query")
         if mode not in SEARCH_MODES:
             raise BadRequest(f"mode must be one of {', '.join(SEARCH_MODES)}")
-        narrowing = within(NO_NARROWING, Memex.find_dates(query) if dates else None)
+        date_range = Memex.find_dates(query) if dates else None
         self._keep_labels_current()
         with self.reads:
-            hits = self.memex.index.search(
-                query, principal=caller.principal, k=_k(k), mode=mode, narrowing=narrowing
+            hits, _ = retrieve(
+                query,
+                principal=caller.principal,
+                index=self.memex.index,
+                k=_k(k),
+                mode=mode,
+                dates=date_range,
             )
             self._audit(caller, "search", query, hits, channel)
         return hits
@@ -134,6 +139,7 @@ class Service:
         k = _k(k or self.memex.settings.k)
         principal = caller.principal
         date_range = Memex.find_dates(question) if dates else None
+        prompt_key = self.memex.prompt_key
         self._keep_labels_current()
 
         def run(model: LanguageModel, job: Job) -> Answer:
@@ -146,15 +152,15 @@ class Service:
                     index=index,  # type: ignore[arg-type]
                     model=_Interruptible(model, job),
                     k=k,
-                    narrowing=within(NO_NARROWING, date_range),
+                    dates=date_range,
                     max_tokens=self.memex.settings.max_answer_tokens,
                     on_token=on_token,
+                    prompt_key=prompt_key,
                 )
             except BaseException:
                 with self.reads:  # what was retrieved for the asker counts as served
                     self._audit(caller, "ask", question, served, channel)
                 raise
-            answer.dates = date_range
             with self.reads:
                 self._audit(caller, "ask", question, answer.hits, channel)
             return answer

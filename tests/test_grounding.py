@@ -228,3 +228,18 @@ def test_a_year_in_the_question_is_not_a_wall_and_file_times_are_not_dates(fake_
     assert Path(answer.citations[0].source).name == "final-2019.txt"
     assert all(Path(c.source).name != "final-2022.txt" for c in answer.citations[:1])
     assert all("timestamp" not in h.metadata for h in answer.hits)
+
+
+@pytest.mark.slow
+def test_the_same_question_gets_the_same_answer_from_two_model_processes(handbook_memex):
+    """Greedy, seeded decoding and a boundary keyed by the home: the CLI and the daemon (two
+    loads of one model) write the same answer to the same question over the same sources."""
+    from memex.llm import LlamaCppModel
+
+    principal = handbook_memex.policy.principal("alice")
+    texts = []
+    for _ in range(2):
+        handbook_memex._model = LlamaCppModel(threads=1 + len(texts))
+        answer = handbook_memex.ask(VACATION, principal=principal)
+        texts.append(answer.raw_text)
+    assert texts[0] == texts[1] and texts[0]

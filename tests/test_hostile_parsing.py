@@ -230,3 +230,38 @@ def test_what_a_parser_returns_is_capped(tmp_path, monkeypatch):
     assert sum(len(e.text) for e in elements[:-1]) == 1000
     assert elements[-1].text == "[memex: only the first 1,000 characters of this file are indexed]"
     assert capped([Element("abc"), Element("de")], 5) == [Element("abc"), Element("de")]
+
+
+def test_a_chat_export_file_too_big_to_parse_whole_is_refused_and_the_rest_goes_on(tmp_path, monkeypatch):
+    """Chat exports are parsed in the main process, so each file's size is bounded (the cap made
+    small here): the chat is refused with its reason, the file beside it is indexed."""
+    from connectors.chat import archive
+    from memex.app import Memex
+    from memex.config import Paths
+    from memex.embeddings import HashingEmbedder
+    from memex.llm import FakeModel
+    from memex.policyfile import load_policy
+    from tests.conftest import POLICIES
+
+    folder = tmp_path / "chats"
+    folder.mkdir()
+    lines = "".join(f"12/03/2026, 10:{m:02d} - Ana: the crane inspection is due {m}\n" for m in range(60))
+    (folder / "WhatsApp Chat with Ana.txt").write_text(lines)
+    (folder / "small.txt").write_text("the harbour crane is inspected every March")
+    monkeypatch.setattr(archive, "MAX_CHAT_FILE_MB", 0.002)  # 2,000 bytes
+    memex = Memex(
+        Paths(tmp_path / "home"),
+        policy=load_policy(POLICIES / "personal.yaml"),
+        embedder=HashingEmbedder(),
+        model=FakeModel(),
+        writable=True,
+    )
+    try:
+        report = memex.ingest([str(folder)])
+    finally:
+        memex.close()
+    assert [os.path.basename(u) for u in report.indexed] == ["small.txt"]
+    (failure,) = report.failures
+    assert "more than the 0.002 MB one file of a chat export may have" in failure.reason, failure.reason
+    with pytest.raises(ParseError, match="export the chat in parts"):
+        archive.read_capped(folder / "WhatsApp Chat with Ana.txt")

@@ -89,12 +89,13 @@ class Export:
             if info is None:
                 raise FileNotFoundError(name)
             zipcheck.check_entry(info)
+            check_size(info.file_size, name)
             assert self._zip is not None
             try:
                 return self._zip.read(info)
             except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, RuntimeError) as exc:
                 raise ParseError(f"{name}: cannot be read from the zip ({exc})") from None
-        return (self.path / name).read_bytes()
+        return read_capped(self.path / name, name)
 
     def folders(self) -> list[str]:
         """Top-level folders, sorted."""
@@ -216,6 +217,25 @@ def _zip_names(path: str, size: int, mtime: int) -> tuple[str, ...]:
             return tuple(i.filename for i in archive.infolist() if not i.is_dir())
     except (zipfile.BadZipFile, OSError, ValueError):
         return ()
+
+
+# Chat files are parsed in the main process (conversations keep the export open), so their size is
+# bounded instead: JSON costs several times its size in memory once parsed.
+MAX_CHAT_FILE_MB = 256
+
+
+def check_size(size: int, name: str) -> None:
+    if size > MAX_CHAT_FILE_MB * 1_000_000:
+        raise ParseError(
+            f"{name} is {size / 1e6:,.0f} MB, more than the {MAX_CHAT_FILE_MB} MB one file of a chat "
+            f"export may have (it is parsed whole); export the chat in parts"
+        )
+
+
+def read_capped(path: Path, name: str | None = None) -> bytes:
+    """A chat export file's bytes, refused beyond MAX_CHAT_FILE_MB before anything is read."""
+    check_size(path.stat().st_size, name or path.name)
+    return path.read_bytes()
 
 
 def load_json(data: bytes, name: str) -> object:

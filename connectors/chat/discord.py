@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
 
-from connectors.chat.archive import Export, head, json_keys, load_json
+from connectors.chat.archive import Export, head, json_keys, load_json, read_capped
 from connectors.chat.base import ChatConnector
 from connectors.chat.model import (
     CHANNEL,
@@ -67,7 +67,7 @@ class DiscordConnector(ChatConnector):
     def conversations(self, path: Path) -> Iterator[Conversation | SourceDocument]:
         if path.is_dir():
             return  # a media folder: see claims_folder
-        data = load_json(path.read_bytes(), path.name)
+        data = load_json(read_capped(path), path.name)
         if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
             raise ParseError(f"{path.name} has no list of messages: not a DiscordChatExporter export")
         guild = data.get("guild") if isinstance(data.get("guild"), dict) else {}

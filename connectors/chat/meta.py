@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
-from connectors.chat.archive import Export, head, json_keys, load_json
+from connectors.chat.archive import Export, head, json_keys, load_json, read_capped
 from connectors.chat.base import ChatConnector
 from connectors.chat.model import (
     DM,
@@ -85,7 +85,7 @@ def _conversation(folder: Path, names: list[str], export: Export | None, platfor
     header: dict = {}
     for name in names:
         try:
-            data = load_json((folder / name).read_bytes(), name)
+            data = load_json(read_capped(folder / name), name)
         except ParseError as exc:
             problems.append(Problem(name, str(exc)))
             continue

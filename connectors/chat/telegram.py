@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from connectors.chat.archive import Export, head, json_keys, load_json
+from connectors.chat.archive import Export, head, json_keys, load_json, read_capped
 from connectors.chat.base import ChatConnector
 from connectors.chat.model import (
     DM,
@@ -86,7 +86,7 @@ class TelegramConnector(ChatConnector):
         # Files beside result.json belong to the export (a folder walk hands the whole export
         # folder here); beside another JSON file they are the folder's own, read as files.
         export = Export(folder) if name == "result.json" else None
-        data = load_json((folder / name).read_bytes(), name)
+        data = load_json(read_capped(folder / name), name)
         if not isinstance(data, dict):
             raise ParseError(f"{name} is not a Telegram export (not a JSON object)")
         chats: list = []

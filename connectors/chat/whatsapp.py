@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from connectors.chat.archive import Export, head, head_text, zip_names
+from connectors.chat.archive import Export, head, head_text, read_capped, zip_names
 from connectors.chat.base import ChatConnector
 from connectors.chat.model import (
     DM,
@@ -144,7 +144,7 @@ class WhatsAppConnector(ChatConnector):
             with Export(path) as export:
                 yield read_chat(export.read(member), path, _chat_name(path), export)
         else:
-            yield read_chat(path.read_bytes(), path, _chat_name(path), None)
+            yield read_chat(read_capped(path), path, _chat_name(path), None)
 
 
 def _chat_name(path: Path) -> str:

@@ -204,3 +204,17 @@ def test_a_runaway_rule_is_capped(tmp_path):
     assert len(good) == 1 + 5000
     (series,) = [d for d in good if d.attributes["kind"] == "series"]
     assert series.metadata["truncated"] is True
+
+
+def test_outlook_spaces_in_a_recurrence_rule_are_read_not_dropped(tmp_path):
+    """Outlook writes `BYDAY=MO, TU, WE, TH, FR`; icalendar alone refuses it and drops the event."""
+    path = tmp_path / "outlook.ics"
+    path.write_text(
+        "BEGIN:VCALENDAR\nVERSION:2.0\nBEGIN:VEVENT\nUID:standup\nDTSTART:20260302T090000Z\n"
+        "DTEND:20260302T091500Z\nRRULE:FREQ=WEEKLY; BYDAY=MO, TU, WE, TH, FR ;UNTIL=20260313T235959Z\n"
+        "SUMMARY:Standup\nEND:VEVENT\nEND:VCALENDAR\n"
+    )
+    good, bad = read(path, **WIDE)
+    assert bad == {}
+    starts = sorted(d.metadata["start"][:10] for d in good if d.attributes["kind"] == "event")
+    assert starts == [f"2026-03-{d:02d}" for d in (2, 3, 4, 5, 6, 9, 10, 11, 12, 13)]

@@ -67,8 +67,18 @@ class Calendar:
         self.counts[what] = self.counts.get(what, 0) + n
 
 
+# Outlook writes recurrence rules with spaces after the commas ("BYDAY=MO, TU, WE"), which
+# icalendar refuses, dropping the whole event: the spaces are removed first.
+_RULE_LINE = re.compile(rb"^((?:RRULE|EXRULE)[^:\r\n]*:)([^\r\n]*)", re.MULTILINE | re.IGNORECASE)
+
+
+def _tidy_rules(data: bytes) -> bytes:
+    return _RULE_LINE.sub(lambda m: m.group(1) + re.sub(rb"\s*([,;=])\s*", rb"\1", m.group(2)).strip(), data)
+
+
 def parse_calendar(data: bytes) -> list[Any]:
     """The components of an .ics file (VCALENDARs, or bare VEVENTs), or ParseError."""
+    data = _tidy_rules(data)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:

@@ -214,6 +214,11 @@ class Memex:
             return own, own.name
         if own is None or not own.admin:
             raise MemexError("only an admin may use --as (it is for testing a policy)")
+        if as_user not in self.policy.users:
+            known = ", ".join(sorted(self.policy.users))
+            raise MemexError(
+                f"there is no user {as_user!r} in the policy ({self.policy.origin}); its users: {known}"
+            )
         return self.policy.principal(as_user), f"{own.name} (as {as_user})"
 
     # -- work --

@@ -187,6 +187,15 @@ def test_as_needs_an_admin(tmp_path):
     assert result.returncode == 1 and "only an admin may use --as" in result.stderr
 
 
+def test_as_a_user_the_policy_does_not_have_says_so(tmp_path):
+    home = tmp_path / "home"
+    memex("init", "--policy", "company.yaml", home=home)
+    result = memex("search", "x", "--as", "bob", "--json", home=home, check=False)
+    assert result.returncode == 1
+    error = json.loads(result.stdout)["error"]
+    assert error.startswith(f"there is no user 'bob' in the policy ({home}/policy.yaml); its users: alice, ")
+
+
 def test_empty_index_says_to_ingest_first(tmp_path):
     home = tmp_path / "home"
     result = memex("search", "anything", "--json", home=home, check=False)

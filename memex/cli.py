@@ -467,6 +467,12 @@ def run() -> None:
 
     try:
         app()
+    except BrokenPipeError:
+        # `memex ask ... | head`: the reader has what it wanted. Exit as a program killed by
+        # SIGPIPE would (128 + 13), silently, without Python's complaint when stdout is flushed.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(141) from None
     except Exception as exc:  # a bug: say so briefly; MEMEX_DEBUG=1 shows the traceback
         if os.environ.get("MEMEX_DEBUG"):
             raise

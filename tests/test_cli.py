@@ -259,3 +259,26 @@ def test_ingest_options_reach_the_connector(tmp_path):
     assert result.returncode == 2 and report["indexed"] == 0 and report["failures"]
     assert all(f["source"].startswith("slack://acme/") for f in report["failures"])
     assert all(f["kind"] == "refused" and "workspace=acme" in f["reason"] for f in report["failures"])
+
+
+def test_a_reader_that_stops_early_gets_no_complaint(tmp_path):
+    """`memex export | head -c 10`: memex goes on writing after head has gone."""
+    script = (
+        "import sys, memex.cli as cli\n"
+        "def app():\n"
+        "    for _ in range(100000):\n"
+        "        sys.stdout.write('x' * 1000 + '\\n')\n"
+        "cli.app = app\n"
+        "cli.run()\n"
+    )
+    result = subprocess.run(
+        f'set -o pipefail; {sys.executable} -c "$SCRIPT" | head -c 10',
+        shell=True,
+        executable="/bin/bash",
+        env={**os.environ, "SCRIPT": script, "MEMEX_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (result.stdout, result.stderr) == ("x" * 10, "")
+    assert result.returncode == 141  # as a program stopped by SIGPIPE, not 1 with a traceback

@@ -294,7 +294,14 @@ def status(as_user: Optional[str] = AS_USER, as_json: bool = JSON) -> None:
     typer.echo(f"Policy:  {info['policy']}")
     typer.echo(f"As:      {info['principal']}")
     typer.echo(f"Models:  embeddings {info['models']['embedding']}; answers {info['models']['llm']}")
-    typer.echo(f"Indexed: {indexed['sources']} source(s), {indexed['chunks']} chunk(s) you can read")
+    if "ledger" in info:  # an admin: what is indexed in all, beside what this user reads
+        ledger = info["ledger"]
+        in_all = ", ".join(f"{n} {status}" for status, n in sorted(ledger.items()))
+        typer.echo(f"Sources: {sum(ledger.values())} in the ledger ({in_all})")
+    typer.echo(
+        f"You read: {indexed['sources']} source(s), {indexed['chunks']} chunk(s)"
+        + (f" as {info['principal']}" if "ledger" in info else "")
+    )
     for label, count in sorted(indexed["by_label"].items()):
         typer.echo(f"  label {label}: {count} chunk(s)")
     for level, count in sorted(indexed["by_level"].items()):
@@ -302,10 +309,18 @@ def status(as_user: Optional[str] = AS_USER, as_json: bool = JSON) -> None:
     if "failures" in info:
         for root in info["roots"]:
             typer.echo(f"Root:    {root['root']} ({root['connector']})")
-        if info["failures"]:
-            typer.echo(f"Not indexed: {len(info['failures'])}")
-            for failure in info["failures"]:
+        failures = info["failures"]
+        if failures:
+            typer.echo(f"Not indexed: {len(failures)}")
+            for failure in failures[:SHOWN_FAILURES]:
                 typer.echo(f"  {failure['source']}: {failure['reason']}")
+            if len(failures) > SHOWN_FAILURES:
+                typer.echo(
+                    f"  ... and {len(failures) - SHOWN_FAILURES} more: memex status --json lists them all"
+                )
+
+
+SHOWN_FAILURES = 10
 
 
 def _warn_loose_home() -> list[str]:

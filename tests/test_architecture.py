@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 from pathlib import Path
 
@@ -11,7 +12,9 @@ from tests.conftest import ROOT
 PACKAGES = ("memex", "connectors")
 
 
+@functools.cache
 def modules() -> dict[str, ast.Module]:
+    """Every module of the packages, parsed once per run."""
     out = {}
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):

@@ -14,6 +14,7 @@ from memex.cli_eval import eval_command
 from memex.cli_models import models_app
 from memex.cli_output import emit as _emit
 from memex.cli_output import fail as _fail
+from memex.cli_output import plain_help
 from memex.cli_service import serve, token_app, users_app
 from memex.errors import MemexError
 
@@ -25,13 +26,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 policy_app = typer.Typer(help="Check and explain access policies.", no_args_is_help=True)
-app.add_typer(policy_app, name="policy")
-app.add_typer(users_app, name="users")
-app.add_typer(token_app, name="token")
-app.add_typer(models_app, name="models")
-app.command("eval")(eval_command)
-app.command("serve")(serve)
-register_daemon_commands(app)  # memex watch, memex daemon start|stop|status
 
 _state: dict[str, Any] = {"policy": None}
 
@@ -172,7 +166,7 @@ def _print_report(report) -> None:
 @app.command()
 def search(
     query: str = typer.Argument(..., help="What to look for."),
-    k: int = typer.Option(10, "-k", help="How many hits."),
+    k: int = typer.Option(10, "-k", metavar="N", help="How many hits."),
     mode: str = typer.Option("hybrid", "--mode", help="hybrid, dense (embeddings) or lexical (BM25)."),
     no_dates: bool = NO_DATES,
     as_user: Optional[str] = AS_USER,
@@ -204,7 +198,9 @@ def search(
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="Your question."),
-    k: Optional[int] = typer.Option(None, "-k", help="How many passages to give the model (default 5)."),
+    k: Optional[int] = typer.Option(
+        None, "-k", metavar="N", help="How many passages to give the model (default 5)."
+    ),
     model: Optional[str] = typer.Option(
         None, "--model", metavar="NAME|PATH.gguf", help="A model of `memex models`, or any GGUF file."
     ),
@@ -475,6 +471,24 @@ def policy_explain(
     typer.echo(result["summary"])
     for line in result["details"]:
         typer.echo(f"  {line}")
+
+
+app.command("eval")(eval_command)
+app.command("serve")(serve)
+register_daemon_commands(app)  # memex watch, memex daemon start|stop|status
+app.add_typer(models_app, name="models")
+app.add_typer(users_app, name="users")
+app.add_typer(token_app, name="token")
+app.add_typer(policy_app, name="policy")
+# --help lists the commands in the order people use them.
+ORDER = ["init", "ingest", "ask", "search", "show", "status", "export", "watch", "forget", "reindex"]
+ORDER += ["relabel", "serve", "audit", "eval"]
+app.registered_commands.sort(
+    key=lambda c: (
+        ORDER.index(c.name or c.callback.__name__) if (c.name or c.callback.__name__) in ORDER else 99
+    )
+)
+plain_help()
 
 
 def run() -> None:

@@ -21,3 +21,18 @@ def fail(exc: MemexError, as_json: bool) -> None:
     else:
         typer.secho(f"memex: {exc}", err=True, fg=typer.colors.RED)
     raise typer.Exit(exc.exit_code)
+
+
+def plain_help() -> None:
+    """--help without type placeholders (`<bool>`, `<list[str]>`): a flag shows nothing beside
+    its name, an option its metavar (PATH, KEY=VALUE...), an argument its name."""
+    from typer import core
+
+    def option_type(self: core.TyperOption, ctx: object) -> str | None:
+        return None if self.is_flag else self.metavar
+
+    def argument_type(self: core.TyperArgument, ctx: object) -> str | None:
+        return self.metavar
+
+    core.TyperOption.display_type_rich = option_type  # type: ignore[method-assign]
+    core.TyperArgument.display_type_rich = argument_type  # type: ignore[method-assign]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -285,3 +286,17 @@ def test_a_reader_that_stops_early_gets_no_complaint(tmp_path):
     )
     assert (result.stdout, result.stderr) == ("x" * 10, "")
     assert result.returncode == 141  # as a program stopped by SIGPIPE, not 1 with a traceback
+
+
+def test_help_lists_commands_in_the_order_of_use_without_type_placeholders():
+    from typer.testing import CliRunner
+
+    from memex.cli import app
+
+    runner = CliRunner()
+    top = runner.invoke(app, ["--help"], env={"COLUMNS": "120"}).stdout
+    listed = re.findall(r"^│ ([a-z]+) ", top, flags=re.M)
+    assert listed[:6] == ["init", "ingest", "ask", "search", "show", "status"], listed
+    for command in ([], ["ingest"], ["ask"], ["search"], ["models"], ["daemon", "start"]):
+        shown = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "120"}).stdout
+        assert not re.search(r"<\w[\w\[\], |]*>", shown), (command, shown)

@@ -243,3 +243,23 @@ def test_the_same_question_gets_the_same_answer_from_two_model_processes(handboo
         answer = handbook_memex.ask(VACATION, principal=principal)
         texts.append(answer.raw_text)
     assert texts[0] == texts[1] and texts[0]
+
+
+def test_months_and_years_over_mail_and_chat_prefer_their_own_dates(fake_memex, kestrel):
+    """Mail and chat carry their own dates: "in March 2026" puts what was written then first;
+    a year nothing is dated in falls back to all dates and says so."""
+    from memex.answer import retrieve
+
+    fake_memex.ingest([str(kestrel / "mail"), str(kestrel / "chat")])
+    alice = fake_memex.policy.principal("alice")
+    march = fake_memex.find_dates("What happened with the harrier outage in March 2026?")
+    hits, note = retrieve("harrier outage", principal=alice, index=fake_memex.index, k=5, dates=march)
+    assert hits and note is None
+    for hit in hits:
+        when = hit.metadata.get("timestamp")
+        assert (when is not None and march.date_from <= when < march.date_to) or "March 2026" in hit.text, (
+            hit.uri
+        )
+    never = fake_memex.find_dates("What happened with the harrier outage in 2019?")
+    hits, note = retrieve("harrier outage", principal=alice, index=fake_memex.index, k=5, dates=never)
+    assert hits and note == f"nothing dated {never.describe()}; searched all dates"

@@ -141,32 +141,12 @@ def initialise(paths: Paths, *, policy: Path | None = None, force: bool = False)
 def save_watched(paths: Paths, folders: list[str]) -> None:
     """Write `watched = [...]` into config.toml, keeping everything else in the file as it is."""
     import json
-    import re
 
-    text = paths.config.read_text(encoding="utf-8") if paths.config.exists() else ""
     line = "watched = [" + ", ".join(json.dumps(f, ensure_ascii=False) for f in folders) + "]"
     strings = r"(?:\s*(?:\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*')\s*,?)*\s*"
-    pattern = re.compile(r"^watched\s*=\s*\[" + strings + r"\][ \t]*(?:#[^\n]*)?$", re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: line, text, count=1)
-    else:
-        # Top-level keys must come before any [table]: insert before the first one.
-        table = re.search(r"^\[", text, re.M)
-        at = table.start() if table else len(text)
-        head = text[:at]
-        if head and not head.endswith("\n"):
-            head += "\n"
-        text = head + line + "\n" + text[at:]
-    try:
-        written = tomllib.loads(text).get("watched")
-    except tomllib.TOMLDecodeError as exc:
-        written = exc
-    if written != folders:
-        raise ConfigError(f"{paths.config}: cannot update `watched` in it ({written}); edit it by hand")
-    paths.root.mkdir(parents=True, exist_ok=True)
-    temporary = paths.config.with_name(paths.config.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, paths.config)
+    _write_top_level(
+        paths, "watched", folders, line, r"^watched\s*=\s*\[" + strings + r"\][ \t]*(?:#[^\n]*)?$"
+    )
 
 
 def save_setting(paths: Paths, key: str, value: str) -> None:
@@ -176,9 +156,18 @@ def save_setting(paths: Paths, key: str, value: str) -> None:
 
     if key not in Settings.__dataclass_fields__:
         raise ConfigError(f"unknown setting {key!r}")
-    text = paths.config.read_text(encoding="utf-8") if paths.config.exists() else ""
     line = f"{key} = {json.dumps(value, ensure_ascii=False)}"
-    pattern = re.compile(rf"^{re.escape(key)}\s*=.*$", re.M)
+    _write_top_level(paths, key, value, line, rf"^{re.escape(key)}\s*=.*$")
+
+
+def _write_top_level(paths: Paths, key: str, value: object, line: str, existing: str) -> None:
+    """Replace the line matching `existing` (or add `line` before the first [table], where
+    top-level keys must be), check that the file then says `key = value`, and replace the file
+    atomically."""
+    import re
+
+    text = paths.config.read_text(encoding="utf-8") if paths.config.exists() else ""
+    pattern = re.compile(existing, re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: line, text, count=1)
     else:
@@ -188,8 +177,12 @@ def save_setting(paths: Paths, key: str, value: str) -> None:
         if head and not head.endswith("\n"):
             head += "\n"
         text = head + line + "\n" + text[at:]
-    if tomllib.loads(text).get(key) != value:
-        raise ConfigError(f"{paths.config}: cannot set {key} in it; edit it by hand")
+    try:
+        written = tomllib.loads(text).get(key)
+    except tomllib.TOMLDecodeError as exc:
+        written = exc
+    if written != value:
+        raise ConfigError(f"{paths.config}: cannot update `{key}` in it ({written}); edit it by hand")
     paths.root.mkdir(parents=True, exist_ok=True)
     temporary = paths.config.with_name(paths.config.name + ".tmp")
     temporary.write_text(text, encoding="utf-8")

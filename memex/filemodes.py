@@ -1,7 +1,8 @@
 """MEMEX_HOME holds every chunk, the audit log and the tokens, so no other local account may read
 it (PostgreSQL's data directory, OpenSSH's keys): folders 0700, files 0600, whatever the umask.
-The one exception: with the daemon's socket opened to its group (`socket_mode = 0o660`), the home
-is 0710, so that the group can reach the socket by name and nothing else."""
+The one exception: with the daemon's socket opened to its group (`socket_mode = 0o660`) the home
+is 0710, and opened to every account (0o666) 0711, so that they can reach the socket by name and
+nothing else (the daemon asks the kernel who is on the other end)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,14 @@ def truncate_wal(db: sqlite3.Connection) -> None:
 
 
 def home_mode(socket_mode: int) -> int:
-    return 0o710 if socket_mode & 0o070 else 0o700
+    """0700, with search (x) only for whoever the socket is opened to: its group (0710), or
+    every account (0711, socket_mode 0o666). Nobody else can list the home or read its files."""
+    mode = 0o700
+    if socket_mode & 0o070:
+        mode |= 0o010
+    if socket_mode & 0o007:
+        mode |= 0o001
+    return mode
 
 
 def _allowed(root: Path, path: Path, socket_mode: int) -> int:
@@ -103,7 +111,7 @@ def secure_home(
         changed.append(name)
     try:
         if stat.S_IMODE(os.stat(root).st_mode) != home_mode(socket_mode):
-            os.chmod(root, home_mode(socket_mode))  # 0710 lets the socket's group reach it, no more
+            os.chmod(root, home_mode(socket_mode))  # the socket's group (or all) may reach it, no more
     except OSError:
         pass
     if changed:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-_MONTH_NAMES = [
+MONTH_NAMES = [
     ("january", "jan"),
     ("february", "feb"),
     ("march", "mar"),
@@ -38,7 +38,7 @@ _MONTH_NAMES = [
     ("november", "nov"),
     ("december", "dec"),
 ]
-MONTHS = {name: n for n, names in enumerate(_MONTH_NAMES, start=1) for name in names}
+MONTHS = {name: n for n, names in enumerate(MONTH_NAMES, start=1) for name in names}
 WEEKDAYS = {
     name: n
     for n, names in enumerate(

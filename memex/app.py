@@ -358,11 +358,11 @@ class Memex:
     def show(self, source: str, *, principal: Principal, actor: str | None = None, channel: str = "cli"):
         """The readable chunks of one source, in order. A source the principal may not read
         and one that does not exist give the same empty result."""
-        source_ids = (
-            {source, f"file:{Path(source).expanduser().resolve().as_posix()}"}
-            if "://" not in source
-            else {source}
-        )
+        source_ids = {source}
+        if "://" not in source:
+            path = Path(source).expanduser().resolve().as_posix()
+            source_ids.add(f"file:{path}")
+            source_ids.update(self.ledger.inside(path))  # a mailbox file: its messages
         source_ids.update(self.ledger.with_uri(source))  # a citation: narrows only, search decides
         hits = self.index.search(
             None, principal=principal, k=10_000, narrowing=Narrowing(source_ids=frozenset(source_ids))

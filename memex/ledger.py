@@ -223,6 +223,15 @@ class Ledger:
         """Source ids whose citation is exactly `uri` (a chat window, a mail message)."""
         return [row[0] for row in self.db.execute("SELECT source_id FROM sources WHERE uri = ?", (uri,))]
 
+    def inside(self, container: str, *, limit: int = 2000) -> list[str]:
+        """Source ids cited inside one file (`container#...`: the messages of an mbox)."""
+        prefix = container + "#"
+        rows = self.db.execute(
+            "SELECT source_id FROM sources WHERE uri >= ? AND uri < ? ORDER BY uri LIMIT ?",
+            (prefix, prefix + "\U0010ffff", limit),
+        )
+        return [row[0] for row in rows]
+
     def roots(self) -> list[tuple[str, str, float | None]]:
         return list(self.db.execute("SELECT root, connector, last_ingest FROM roots ORDER BY root"))
 

@@ -263,3 +263,14 @@ def test_the_personal_policy_labels_mail(memex_home, mailbox, tmp_path):
         assert list(memex.export(principal=memex.policy.principal("guest"))) == []
     finally:
         memex.close()
+
+
+def test_show_a_mailbox_file_shows_the_messages_its_reader_may_read(fake_memex, mailbox):
+    """`memex show kestrel-2026.mbox` (a file, not a source id): the messages of that mailbox
+    the asker may read, nothing of the others, and the same nothing for a stranger."""
+    fake_memex.ingest([str(mailbox)])
+    erin = {h.uri for h in fake_memex.show(str(mailbox), principal=fake_memex.policy.principal("erin"))}
+    assert erin and all(u.startswith(f"{mailbox.as_posix()}#") for u in erin)
+    assert {uri(mailbox, m) for m in FINANCE} <= erin
+    assert not {uri(mailbox, m) for m in HR} & erin
+    assert fake_memex.show(str(mailbox), principal=fake_memex.policy.principal("mallory")) == []

@@ -161,6 +161,8 @@ def _print_report(report) -> None:
         typer.secho(f"  {failure.kind}: {failure.uri}: {failure.reason}", fg=typer.colors.YELLOW)
     for removed in report.removed:
         typer.echo(f"  removed: {removed}")
+    for skipped, kept in report.duplicates:
+        typer.echo(f"  duplicate: {skipped}: the same source as {kept} (found first, kept)")
 
 
 @app.command()

@@ -56,6 +56,7 @@ class IngestReport:
     relabelled: int = 0
     failures: list[Failure] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (uri skipped, uri kept)
     chunks_added: int = 0
     chunks_removed: int = 0
     seconds: float = 0.0
@@ -77,6 +78,7 @@ class IngestReport:
             "indexed_sources": self.indexed,
             "removed_sources": self.removed,
             "failures": [{"source": f.uri, "kind": f.kind, "reason": f.reason} for f in self.failures],
+            "duplicates": [{"source": skipped, "same_as": kept} for skipped, kept in self.duplicates],
         }
 
 
@@ -312,8 +314,16 @@ class Ingestor:
             for key, parsed in pool.poll(timeout):
                 handle(waiting.pop(key), parsed)
 
+        first: dict[str, str] = {}  # source id -> the uri it was read from in this run
         try:
             for doc in documents:
+                if doc.source_id in first:
+                    # The same source twice in one run (a message saved as .eml and as .msg):
+                    # the first found in walk order is kept, so a re-run is a no-op.
+                    report.duplicates.append((doc.uri, first[doc.source_id]))
+                    progress.advance(stage)
+                    continue
+                first[doc.source_id] = doc.uri
                 seen.add(doc.source_id)
                 candidate = self._check(doc, root, report, retry_failed)
                 if candidate is None:

@@ -4,6 +4,7 @@ re-ingest, deleted messages, one document per Message-ID across mailboxes, folde
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -274,3 +275,33 @@ def test_show_a_mailbox_file_shows_the_messages_its_reader_may_read(fake_memex, 
     assert {uri(mailbox, m) for m in FINANCE} <= erin
     assert not {uri(mailbox, m) for m in HR} & erin
     assert fake_memex.show(str(mailbox), principal=fake_memex.policy.principal("mallory")) == []
+
+
+def test_one_message_in_two_files_is_indexed_once_and_a_rerun_changes_nothing(fake_memex, kestrel):
+    """The same Message-ID saved twice with different bodies (an .eml and a later export): the
+    first found in walk order is indexed, the other reported as its duplicate; running again is
+    a no-op, not a flip between the two."""
+    folder = kestrel / "mail" / "saved"
+    folder.mkdir()
+    head = (
+        "From: Erin Duarte <erin@kestrel.example>\nTo: Frank <frank@kestrel.example>\n"
+        "Subject: Contingency\nMessage-ID: <contingency-1@kestrel.example>\n"
+        "Date: Thu, 12 Mar 2026 18:40:00 +0000\n\n"
+    )
+    (folder / "a-contingency.eml").write_text(head + "Keep the contingency at EUR 45,000.\n")
+    (folder / "b-contingency-export.eml").write_text(
+        head + "Keep the contingency at EUR 45,000. Sent from my phone\n"
+    )
+    first = fake_memex.ingest([str(folder)])
+    assert [os.path.basename(u) for u in first.indexed] == ["a-contingency.eml"]
+    assert [(os.path.basename(a), os.path.basename(b)) for a, b in first.duplicates] == [
+        ("b-contingency-export.eml", "a-contingency.eml")
+    ]
+    assert first.removed == [] and first.failures == []
+    again = fake_memex.ingest([str(folder)])
+    assert (again.indexed, again.unchanged, again.removed, again.chunks_added) == ([], 1, [], 0)
+    assert len(again.duplicates) == 1
+    (shown,) = fake_memex.show(
+        str(folder / "a-contingency.eml"), principal=fake_memex.policy.principal("erin")
+    )
+    assert "Sent from my phone" not in shown.text

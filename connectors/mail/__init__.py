@@ -60,15 +60,11 @@ class MailConnector(Connector):
     def load(self) -> Iterator[SourceDocument]:
         found = list(self._documents())
         threads = iter(thread_ids([envelope for _, envelope in found if envelope is not None]))
-        seen: set[str] = set()
         for doc, envelope in found:
             thread = next(threads) if envelope is not None else None
             if thread:
                 doc.metadata["thread_id"] = thread  # type: ignore[index]
-            if doc.source_id in seen:
-                continue  # the same message twice (a copy in another folder): read once
-            seen.add(doc.source_id)
-            yield doc
+            yield doc  # the same message twice (a copy in another folder): ingest keeps the first
 
     def _documents(self) -> Iterator[Found]:
         if is_imap_url(self.target):

@@ -205,6 +205,10 @@ def resolve(choice: str | None, *, on_note: Callable[[str], None] | None = None)
         model = by_name(choice)
         if model is None:
             path = Path(choice).expanduser()
+            if not path.is_file() and ("/" in choice or choice.endswith(".gguf")):
+                raise ModelError(
+                    f"model file {path} does not exist; pass --model PATH.gguf or a name from `memex models`"
+                )
             if not path.is_file():
                 known = ", ".join(m.name for m in CATALOGUE)
                 raise ModelError(

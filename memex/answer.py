@@ -14,7 +14,7 @@ from typing import Any
 
 from memex.access import Principal
 from memex.documents import Hit
-from memex.evidence import Evidence, answering_sentence, best_sentences
+from memex.evidence import NEEDS_A_FACT, Evidence, answering_sentence, asked_kind, best_sentences, holds_kind
 from memex.facts import Fact
 from memex.grounding import Checker, Grounding, Known, SentenceSplitter
 from memex.index import NO_NARROWING, Index, Narrowing
@@ -103,6 +103,10 @@ def relevant(hits: Sequence[Hit]) -> list[Hit]:
         elif similarity >= MIN_SIMILARITY or (keywords and similarity >= MIN_SIMILARITY_WITH_KEYWORDS):
             out.append(hit)
     return out
+
+
+def _source_text(hit: Hit) -> str:
+    return f"{hit.title}\n{hit.section}\n{hit.text}"
 
 
 def within(narrowing: Narrowing, dates: DateRange | None) -> Narrowing:
@@ -216,19 +220,25 @@ def answer_question(
     ]
 
     def quote_sources(unsupported: list[Fact]) -> str:
-        """The model's direct answer states what the sources do not hold: quote them instead
-        (never the model's unsupported words themselves)."""
+        """The model's direct answer states what the sources do not hold, or not what was asked:
+        quote the sources instead (never the model's unsupported words themselves)."""
         support = answering_sentence(question, evidence)
         if support is None:
             return NO_ANSWER
-        return f'{NOT_SUPPORTED} The sources say: "{support.sentence}" [{support.n}]'
+        quoted = f'The sources say: "{support.sentence}" [{support.n}]'
+        return f"{NOT_SUPPORTED} {quoted}" if unsupported else quoted
 
+    kind = asked_kind(question)
     checker = Checker(
-        Known.of([f"{h.title}\n{h.section}\n{h.text}" for h in used], question),
+        Known.of([_source_text(h) for h in used], question),
         sources=len(used),
         fallback=quote_sources,
         abstain_text=NO_ANSWER,
         echo_lines=INSTRUCTIONS.splitlines(),
+        per_source=[Known.of([_source_text(h)]) for h in used],
+        answers=(lambda text, facts: holds_kind(text, kind, besides=question))
+        if kind in NEEDS_A_FACT
+        else None,
     )
     streamer = SafeStream(on_token, allowed_urls)
     splitter = SentenceSplitter(streamer.feed, checker)

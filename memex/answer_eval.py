@@ -82,8 +82,9 @@ def _normal(text: str) -> str:
 
 
 def _names(text: str, wanted: str) -> bool:
-    """`wanted` appears in `text` as whole words ("no" is not inside "not")."""
-    return re.search(rf"(?<!\w){re.escape(_normal(wanted))}(?!\w)", _normal(text)) is not None
+    """`wanted` appears in `text` as whole words, or their plural ("no" is not inside "not";
+    "Tuesday" is in "on Tuesdays")."""
+    return re.search(rf"(?<!\w){re.escape(_normal(wanted))}(?:s|es)?(?!\w)", _normal(text)) is not None
 
 
 def contains_answer(text: str, accepted: Sequence[str], required: Sequence[str] = ()) -> bool:

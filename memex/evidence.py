@@ -39,7 +39,12 @@ def asked_kind(question: str) -> str:
         return "email"
     if re.search(r"\bhow (many|much|long|old|often|big|large|far)\b|\bwhat (percentage|number|share)\b", q):
         return "number"
-    if re.search(r"\b(price|cost|amount|budget|salary|total|revenue|fee|rate)\b", q) and q.startswith("what"):
+    if re.match(
+        r"what (is|was|are|were|'s) (the |our |my |his |her |their |its )?"
+        r"((?!(?:in|of|for|about|on|at|with|by|from|to) )[\w'-]+ ){0,3}"
+        r"(price|cost|amount|budget|salary|total|revenue|fee|rate|balance|pay)\b",
+        q,
+    ) or re.search(r"\bworth\W*$", q):
         return "number"
     if re.search(r"^when\b|\bwhat (date|day|time|year|month)\b|\bwhich (date|day|year|month)\b", q):
         return "date"
@@ -52,13 +57,25 @@ def asked_kind(question: str) -> str:
     return "other"
 
 
-def holds_kind(sentence: str, kind: str) -> bool:
-    facts = find_facts(sentence)
+_DAY_OR_MONTH = re.compile(
+    r"\b(?:mon|tues|wednes|thurs|fri|satur|sun)days?\b|\b(?:january|february|march|april|may|june|july|"
+    r"august|september|october|november|december)\b",
+    re.IGNORECASE,
+)
+NEEDS_A_FACT = ("number", "date", "person", "email")
+
+
+def holds_kind(sentence: str, kind: str, *, besides: str = "") -> bool:
+    """Whether `sentence` states the kind of thing asked for (facts also in `besides`, the
+    question, do not count: "the Q2 2026 budget" does not answer "what is the Q2 2026 budget")."""
+    asked = {(f.kind, str(f.value)) for f in find_facts(besides)} if besides else set()
+    facts = [f for f in find_facts(sentence) if (f.kind, str(f.value)) not in asked]
     kinds = {f.kind for f in facts}
     if kind == "number":
         return bool(kinds & {"number", "amount"})
     if kind == "date":
-        return "date" in kinds or "time" in kinds
+        year = any(f.kind == "number" and 1900 <= float(f.value) <= 2100 for f in facts)  # type: ignore[arg-type]
+        return bool(kinds & {"date", "time"}) or year or bool(_DAY_OR_MONTH.search(sentence))
     if kind in ("person", "place"):
         return "name" in kinds
     if kind == "email":

@@ -141,19 +141,28 @@ class Checker:
         fallback: Callable[[list[Fact]], str],
         abstain_text: str,
         echo_lines: Sequence[str] = (),
+        per_source: Sequence[Known] = (),
+        answers: Callable[[str, list[Fact]], bool] | None = None,
     ) -> None:
+        """`per_source`: what each source holds, to cite the one that supports a direct answer
+        the model left uncited. `answers`: whether a sentence states the kind of thing asked for
+        (a number for "how many"); with it, sentences before the first fact wait, and a direct
+        answer that states no such thing is replaced by `fallback([])`."""
         self.known = known
         self.sources = sources
         self.fallback = fallback
         self.abstain_text = abstain_text
         self.echo = [words_of(line) for line in echo_lines if len(words_of(line)) >= 4]
         self.echo_text = _plain_words(" ".join(echo_lines))
+        self.per_source = list(per_source)
+        self.answers = answers
         self.result = Grounding()
         self.done = False
         self._answered = False  # a sentence with facts has been shown
+        self._held: list[str] = []  # sentences before the direct answer, while it is awaited
 
     def sentence(self, raw: str) -> str:
-        """The text to show for one sentence of the model's answer ('' to show nothing)."""
+        """The text to show for one sentence of the model's answer ('' to show nothing yet)."""
         if self.done:
             return ""
         text = self._fix_citations(raw)
@@ -167,16 +176,53 @@ class Checker:
             return self.abstain_text
         facts = [f for f in find_facts(text) if f.kind != "name" or not _is_source_reference(f.text)]
         unsupported = [f for f in facts if not self.known.supports(f)]
-        if facts and not self._answered:
+        if not self._answered:
+            if not facts:
+                if self.answers is None:
+                    return text
+                self._held.append(text)
+                return ""
             self._answered = True
             if unsupported:
-                self.result.sentences.append(SentenceCheck(text, facts, unsupported))
-                self.result.replaced = True
-                self.done = True
-                return self.fallback(unsupported)
+                return self._replace(SentenceCheck(text, facts, unsupported), unsupported)
+            if self.answers is not None and not self.answers(text, facts):
+                return self._replace(SentenceCheck(text, facts, []), [])
+            text = self._cite(text, facts)
+            self.result.sentences.append(SentenceCheck(text, facts, []))
+            held, self._held = self._held, []
+            return " ".join([*held, text])
         shown = _mark(text, unsupported)
         self.result.sentences.append(SentenceCheck(shown, facts, unsupported))
         return shown
+
+    def finish(self) -> str:
+        """At the end of the answer: what is still to show (held sentences, or the sources
+        quoted when no sentence stated what was asked)."""
+        if self.done or self._answered:
+            return ""
+        held, self._held = self._held, []
+        if self.answers is not None and held:
+            return self._replace(SentenceCheck(" ".join(held), [], []), [])
+        return " ".join(held)
+
+    def _replace(self, check: SentenceCheck, unsupported: list[Fact]) -> str:
+        self.result.sentences.append(check)
+        self.result.replaced = True
+        self.done = True
+        self._held = []
+        return self.fallback(unsupported)
+
+    def _cite(self, text: str, facts: list[Fact]) -> str:
+        """The direct answer, with the number of the source that holds all its facts when the
+        model cited none."""
+        if _MARKER.search(text):
+            return text
+        for n, known in enumerate(self.per_source, start=1):
+            if all(known.supports(f) for f in facts):
+                body = text.rstrip()
+                end = body[-1] if body and body[-1] in ".!?" else ""
+                return f"{body[: len(body) - len(end)]} [{n}]{end}"
+        return text
 
     def _fix_citations(self, text: str) -> str:
         def keep(match: re.Match[str]) -> str:
@@ -232,6 +278,11 @@ class SentenceSplitter:
         if self.buffer.strip() and not self.checker.done:
             self._show(self.buffer, "")
         self.buffer = ""
+        rest = self.checker.finish().strip()
+        if rest:
+            prefix = "" if not self.shown or self.shown[-1].endswith("\n") else " "
+            self.shown.append(prefix + rest)
+            self.emit(prefix + rest)
 
     def _show(self, sentence: str, gap: str) -> None:
         out = self.checker.sentence(sentence).strip()

@@ -317,8 +317,8 @@ class Ingestor:
         first: dict[str, str] = {}  # source id -> the uri it was read from in this run
         try:
             for doc in documents:
-                if doc.source_id in first:
-                    # The same source twice in one run (a message saved as .eml and as .msg):
+                if first.get(doc.source_id, doc.uri) != doc.uri:
+                    # One source in two files in one run (a message saved as .eml and as .msg):
                     # the first found in walk order is kept, so a re-run is a no-op.
                     report.duplicates.append((doc.uri, first[doc.source_id]))
                     progress.advance(stage)

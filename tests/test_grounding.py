@@ -263,3 +263,24 @@ def test_months_and_years_over_mail_and_chat_prefer_their_own_dates(fake_memex, 
     never = fake_memex.find_dates("What happened with the harrier outage in 2019?")
     hits, note = retrieve("harrier outage", principal=alice, index=fake_memex.index, k=5, dates=never)
     assert hits and note == f"nothing dated {never.describe()}; searched all dates"
+
+
+def test_a_direct_answer_left_uncited_cites_the_source_that_holds_it(handbook_memex):
+    answer, streamed = _ask(handbook_memex, VACATION, "According to the handbook: employees get 25 days.")
+    assert answer.text == streamed.strip() == "According to the handbook: employees get 25 days [1]."
+
+
+def test_an_answer_that_does_not_state_what_was_asked_quotes_the_sources(handbook_memex):
+    answer, streamed = _ask(
+        handbook_memex, VACATION, "Employees get paid vacation every year, Dev Okafor says."
+    )
+    assert answer.text == streamed.strip()
+    assert answer.text.startswith('The sources say: "Every employee gets 25 working days')
+    assert answer.grounding.replaced
+
+
+def test_a_non_answer_with_nothing_to_quote_is_declined(handbook_memex):
+    answer, streamed = _ask(
+        handbook_memex, "What is the revenue for 2026?", "The 2026 revenue is growing [1]."
+    )
+    assert answer.text == streamed.strip() == NO_ANSWER

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from memex.facts import Fact, find_facts, fold, words_of
 
 UNSUPPORTED_MARK = " [not in the sources]"
+MAX_PIECE = 200  # characters of a sentence without an end that are checked and shown at once
 _ABSTAIN = re.compile(
     r"\b(?:(?:archives?|sources?|documents?|context|records?|information)\s+(?:provided\s+)?"
     r"(?:do(?:es)?\s+not|don'?t|doesn'?t)\s+(?:say|contain|mention|include|provide|specify|state|"
@@ -270,7 +271,12 @@ class SentenceSplitter:
         while not self.checker.done:
             match = _SENTENCE_BREAK.search(self.buffer)
             if match is None or _inside_abbreviation(self.buffer[: match.start()]):
-                return
+                # A run-on sentence is checked in pieces (at a space), so the answer still streams.
+                cut = self.buffer.rfind(" ", 0, MAX_PIECE) if len(self.buffer) > MAX_PIECE else -1
+                if cut <= 0:
+                    return
+                match = re.compile(" ").match(self.buffer, cut)
+                assert match is not None
             sentence, self.buffer = self.buffer[: match.start()], self.buffer[match.end() :]
             self._show(sentence, match.group(0))
 
@@ -280,16 +286,16 @@ class SentenceSplitter:
         self.buffer = ""
         rest = self.checker.finish().strip()
         if rest:
-            prefix = "" if not self.shown or self.shown[-1].endswith("\n") else " "
-            self.shown.append(prefix + rest)
-            self.emit(prefix + rest)
+            self.shown.append(rest)
+            self.emit(rest)
 
     def _show(self, sentence: str, gap: str) -> None:
+        """Emit a checked sentence with the space (or line break) after it, so that what
+        follows streams on (the output rules release text at a space)."""
         out = self.checker.sentence(sentence).strip()
         if not out:
             return
-        prefix = "" if not self.shown or self.shown[-1].endswith("\n") else " "
-        text = prefix + out + ("\n" if "\n" in gap and not self.checker.done else "")
+        text = out + ("\n" if "\n" in gap else " ")
         self.shown.append(text)
         self.emit(text)
 

@@ -37,7 +37,9 @@ def asked_kind(question: str) -> str:
     q = fold(question).strip()
     if re.search(r"\b(e-?mail|email address)\b", q):
         return "email"
-    if re.search(r"\bhow (many|much|long|old|often|big|large|far)\b|\bwhat (percentage|number|share)\b", q):
+    if re.search(
+        r"\bhow (many|much|long|old|often|big|large|far)\b|\bwhat (percentage|number|share)\b|\bphone\b", q
+    ):
         return "number"
     if re.match(
         r"what (is|was|are|were|'s) (the |our |my |his |her |their |its )?"
@@ -62,7 +64,7 @@ _DAY_OR_MONTH = re.compile(
     r"august|september|october|november|december)\b",
     re.IGNORECASE,
 )
-NEEDS_A_FACT = ("number", "date", "person", "email")
+NEEDS_A_FACT = ("number", "date", "person", "place", "email")
 
 
 def holds_kind(sentence: str, kind: str, *, besides: str = "") -> bool:

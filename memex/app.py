@@ -116,6 +116,7 @@ class Memex:
                 self._model = LlamaCppModel(
                     chosen.path,
                     context_tokens=self.settings.context_tokens,
+                    threads=self.settings.llm_threads or None,
                     name=chosen.name,
                     sampling=chosen.sampling,
                 )

@@ -427,6 +427,7 @@ def _build(policy_path: Path, *, store, llm, model, queue: int, per_user: int):
             LlamaCppModel,
             str(chosen.path),
             context_tokens=settings.context_tokens,
+            threads=settings.llm_threads or None,
             name=chosen.name,
             sampling=chosen.sampling,
         )

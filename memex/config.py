@@ -95,6 +95,7 @@ class Settings:
     parse_memory_mb: int = 3072  # per parser process
     max_file_mb: int = 1024  # larger files are refused (with the reason) before they are read
     context_tokens: int = 4096
+    llm_threads: int = 0  # CPU threads for the local model; 0: every core (fewer on a busy machine)
     max_answer_tokens: int = 256
     watched: tuple[str, ...] = field(default_factory=tuple)  # folders `memex watch` keeps current
     ignore: tuple[str, ...] = field(default_factory=tuple)  # more names never indexed, e.g. "*.log"

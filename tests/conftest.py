@@ -72,6 +72,24 @@ def company_policy():
     return load_policy(POLICIES / "company.yaml")
 
 
+def memex_with_fakes(home: Path, policy: str = "personal.yaml"):
+    """A writable Memex over `home` with a bundled policy, the hashing embedder and the echoing
+    fake model (close it when done)."""
+    from memex.app import Memex
+    from memex.config import Paths
+    from memex.embeddings import HashingEmbedder
+    from memex.llm import FakeModel
+    from memex.policyfile import load_policy
+
+    return Memex(
+        Paths(home),
+        policy=load_policy(POLICIES / policy),
+        embedder=HashingEmbedder(),
+        model=FakeModel(),
+        writable=True,
+    )
+
+
 @pytest.fixture
 def fake_memex(memex_home, company_policy):
     """A Memex with the company policy, a hashing embedder and an echoing fake model."""

@@ -426,12 +426,7 @@ def test_connector_for_dispatches_top_level_targets(tmp_path):
 
 
 def test_a_broken_export_file_is_reported_and_the_folder_goes_on(fake_memex, tmp_path):
-    from memex.app import Memex
-    from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
-    from memex.policyfile import load_policy
-    from tests.conftest import POLICIES
+    from tests.conftest import memex_with_fakes
 
     folder = tmp_path / "chats"
     folder.mkdir()
@@ -444,13 +439,7 @@ def test_a_broken_export_file_is_reported_and_the_folder_goes_on(fake_memex, tmp
         (fixtures / "telegram" / "DM_2A_7M.json").read_text().replace('"id": 3645,', '"id": 3645,,')
     )
     (folder / "result-broken.json").write_text(broken_telegram)
-    memex = Memex(
-        Paths(tmp_path / "home"),
-        policy=load_policy(POLICIES / "personal.yaml"),
-        embedder=HashingEmbedder(),
-        model=FakeModel(),
-        writable=True,
-    )
+    memex = memex_with_fakes(tmp_path / "home")
     try:
         report = memex.ingest([str(folder)])
     finally:

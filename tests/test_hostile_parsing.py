@@ -236,12 +236,7 @@ def test_a_chat_export_file_too_big_to_parse_whole_is_refused_and_the_rest_goes_
     """Chat exports are parsed in the main process, so each file's size is bounded (the cap made
     small here): the chat is refused with its reason, the file beside it is indexed."""
     from connectors.chat import archive
-    from memex.app import Memex
-    from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
-    from memex.policyfile import load_policy
-    from tests.conftest import POLICIES
+    from tests.conftest import memex_with_fakes
 
     folder = tmp_path / "chats"
     folder.mkdir()
@@ -249,13 +244,7 @@ def test_a_chat_export_file_too_big_to_parse_whole_is_refused_and_the_rest_goes_
     (folder / "WhatsApp Chat with Ana.txt").write_text(lines)
     (folder / "small.txt").write_text("the harbour crane is inspected every March")
     monkeypatch.setattr(archive, "MAX_CHAT_FILE_MB", 0.002)  # 2,000 bytes
-    memex = Memex(
-        Paths(tmp_path / "home"),
-        policy=load_policy(POLICIES / "personal.yaml"),
-        embedder=HashingEmbedder(),
-        model=FakeModel(),
-        writable=True,
-    )
+    memex = memex_with_fakes(tmp_path / "home")
     try:
         report = memex.ingest([str(folder)])
     finally:

@@ -64,6 +64,11 @@ _DAY_OR_MONTH = re.compile(
     r"august|september|october|november|december)\b",
     re.IGNORECASE,
 )
+_CLOCK = re.compile(
+    r"\b(?:at|from|until|by|before|after)\s+(?:\d{1,2}(?:[.:]\d{2})?|one|two|three|four|five|six|seven|eight|"
+    r"nine|ten|eleven|twelve|noon|midnight)\b|\b\d{1,2}\s?[ap]\.?m\b|\bnoon\b|\bmidnight\b|o'clock",
+    re.IGNORECASE,
+)
 NEEDS_A_FACT = ("number", "date", "person", "place", "email")
 
 
@@ -77,7 +82,8 @@ def holds_kind(sentence: str, kind: str, *, besides: str = "") -> bool:
         return bool(kinds & {"number", "amount"})
     if kind == "date":
         year = any(f.kind == "number" and 1900 <= float(f.value) <= 2100 for f in facts)  # type: ignore[arg-type]
-        return bool(kinds & {"date", "time"}) or year or bool(_DAY_OR_MONTH.search(sentence))
+        spoken = _DAY_OR_MONTH.search(sentence) or _CLOCK.search(sentence)  # "on Tuesdays", "at nine"
+        return bool(kinds & {"date", "time"}) or year or bool(spoken)
     if kind in ("person", "place"):
         return "name" in kinds
     if kind == "email":

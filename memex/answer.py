@@ -105,7 +105,8 @@ def relevant(hits: Sequence[Hit]) -> list[Hit]:
     return out
 
 
-def _source_text(hit: Hit) -> str:
+def source_text(hit: Hit) -> str:
+    """What the answer check reads of a hit: its title, section and text."""
     return f"{hit.title}\n{hit.section}\n{hit.text}"
 
 
@@ -230,12 +231,12 @@ def answer_question(
 
     kind = asked_kind(question)
     checker = Checker(
-        Known.of([_source_text(h) for h in used], question),
+        Known.of([source_text(h) for h in used], question),
         sources=len(used),
         fallback=quote_sources,
         abstain_text=NO_ANSWER,
         echo_lines=INSTRUCTIONS.splitlines(),
-        per_source=[Known.of([_source_text(h)]) for h in used],
+        per_source=[Known.of([source_text(h)]) for h in used],
         answers=(lambda text, facts: holds_kind(text, kind, besides=question))
         if kind in NEEDS_A_FACT
         else None,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from memex.answer import NO_ANSWER, Answer
+from memex.answer import NO_ANSWER, Answer, source_text
 from memex.errors import ConfigError
 from memex.facts import find_facts, fold
 from memex.grounding import _ABSTAIN, UNSUPPORTED_MARK, Known
@@ -108,7 +108,7 @@ def unsupported_shown(text: str, answer: Answer) -> int:
     ones do not count)."""
     if not answer.hits or declined(text):
         return 0
-    known = Known.of([f"{h.title}\n{h.section}\n{h.text}" for h in answer.hits], answer.question)
+    known = Known.of([source_text(h) for h in answer.hits], answer.question)
     count = 0
     for fact in find_facts(text):
         if text[fact.end : fact.end + len(UNSUPPORTED_MARK)] == UNSUPPORTED_MARK:

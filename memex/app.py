@@ -62,6 +62,7 @@ class Memex:
         self._audit: AuditLog | None = None
         self._lock: StoreLock | None = None
         self._pool: ParserPool | None = None
+        self._prompt_key: bytes | None = None
         self.on_note: Callable[[str], None] | None = None  # one-time notes (a model being assembled)
         filemodes.secure_home(paths.root, socket_mode=self.settings.socket_mode)
 
@@ -154,6 +155,12 @@ class Memex:
     @property
     def prompt_key(self) -> bytes:
         """This home's secret for the prompt's boundary tokens (memex.answer.prompt_boundary)."""
+        if self._prompt_key is not None:
+            return self._prompt_key
+        self._prompt_key = self._read_prompt_key()
+        return self._prompt_key
+
+    def _read_prompt_key(self) -> bytes:
         path = self.paths.root / "prompt.key"
         try:
             return path.read_bytes()

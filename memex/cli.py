@@ -12,9 +12,9 @@ import typer
 from memex.cli_daemon import register as register_daemon_commands
 from memex.cli_eval import eval_command
 from memex.cli_models import models_app
+from memex.cli_output import AS_USER, JSON, plain_help
 from memex.cli_output import emit as _emit
 from memex.cli_output import fail as _fail
-from memex.cli_output import plain_help
 from memex.cli_service import serve, token_app, users_app
 from memex.errors import MemexError
 
@@ -29,8 +29,6 @@ policy_app = typer.Typer(help="Check and explain access policies.", no_args_is_h
 
 _state: dict[str, Any] = {"policy": None}
 
-JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
-AS_USER = typer.Option(None, "--as", metavar="USER", help="Act as this policy user (admins only; audited).")
 NO_DATES = typer.Option(
     False,
     "--no-dates",

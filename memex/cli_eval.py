@@ -8,12 +8,10 @@ from typing import Optional
 
 import typer
 
+from memex.cli_output import AS_USER, JSON
 from memex.cli_output import emit as _emit
 from memex.cli_output import fail as _fail
 from memex.errors import MemexError
-
-JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
-AS_USER = typer.Option(None, "--as", metavar="USER", help="Act as this policy user (admins only; audited).")
 
 
 def _open(policy: Optional[Path] = None, **kwargs):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from memex.cli_output import JSON
 from memex.cli_output import emit as _emit
 from memex.cli_output import fail as _fail
 from memex.errors import MemexError
@@ -11,7 +12,6 @@ from memex.errors import MemexError
 models_app = typer.Typer(
     help="List, install and choose the language model that answers.", invoke_without_command=True
 )
-JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 
 
 @models_app.callback()

@@ -36,3 +36,7 @@ def plain_help() -> None:
 
     core.TyperOption.display_type_rich = option_type  # type: ignore[method-assign]
     core.TyperArgument.display_type_rich = argument_type  # type: ignore[method-assign]
+
+
+JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+AS_USER = typer.Option(None, "--as", metavar="USER", help="Act as this policy user (admins only; audited).")

@@ -25,10 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from memex.app import Memex  # noqa: E402
+from memex.access.policyfile import load_policy  # noqa: E402
+from memex.api.wiring import Memex  # noqa: E402
 from memex.config import POLICIES, Paths  # noqa: E402
-from memex.llm import LlamaCppModel  # noqa: E402
-from memex.policyfile import load_policy  # noqa: E402
+from memex.models.llm import LlamaCppModel  # noqa: E402
 
 SEED = 1234
 QUESTIONS = [

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from connectors.chat.slack import SlackConnector  # noqa: E402
 from connectors.chat.whatsapp import WhatsAppConnector  # noqa: E402
-from memex.chunking import chunk_elements  # noqa: E402
+from memex.ingest.chunking import chunk_elements  # noqa: E402
 
 SLACK = ROOT.parent / "shared" / "data" / "chat_slack_export"
 
@@ -84,11 +84,11 @@ def whatsapp_alone(n: int) -> None:
 
 
 def ingest(real_embedder: bool) -> None:
-    from memex.app import Memex
+    from memex.access.policyfile import load_policy
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder, SentenceTransformerEmbedder
-    from memex.llm import FakeModel
-    from memex.policyfile import load_policy
+    from memex.models.embeddings import HashingEmbedder, SentenceTransformerEmbedder
+    from memex.models.llm import FakeModel
 
     embedder = SentenceTransformerEmbedder() if real_embedder else HashingEmbedder()
     with tempfile.TemporaryDirectory() as home:

@@ -90,10 +90,10 @@ def synthetic(path: Path, rows: int) -> None:
 
 
 def ingest(name: str) -> None:
-    from memex.app import Memex
+    from memex.access.policyfile import parse_policy
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.policyfile import parse_policy
+    from memex.models.embeddings import HashingEmbedder
 
     policy = parse_policy(
         "version: 1\nlabels: [data]\nlevels: [internal]\nroles: {reader: {labels: [data]}}\n"

@@ -25,12 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from memex.answer import best_sentences, relevant  # noqa: E402
-from memex.app import Memex  # noqa: E402
+from memex.access.policyfile import parse_policy  # noqa: E402
+from memex.answer.pipeline import best_sentences, relevant  # noqa: E402
+from memex.api.wiring import Memex  # noqa: E402
 from memex.config import Paths  # noqa: E402
-from memex.embeddings import SentenceTransformerEmbedder  # noqa: E402
-from memex.evaluation import EVAL_POLICY  # noqa: E402
-from memex.policyfile import parse_policy  # noqa: E402
+from memex.eval.retrieval import EVAL_POLICY  # noqa: E402
+from memex.models.embeddings import SentenceTransformerEmbedder  # noqa: E402
 
 SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
 WORD = re.compile(r"\w+")

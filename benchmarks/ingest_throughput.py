@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from memex.app import Memex  # noqa: E402
-from memex.chunking import chunk_elements  # noqa: E402
+from memex.access.policyfile import parse_policy  # noqa: E402
+from memex.api.wiring import Memex  # noqa: E402
 from memex.config import Paths  # noqa: E402
-from memex.embeddings import HashingEmbedder, SentenceTransformerEmbedder  # noqa: E402
-from memex.policyfile import parse_policy  # noqa: E402
+from memex.ingest.chunking import chunk_elements  # noqa: E402
+from memex.models.embeddings import HashingEmbedder, SentenceTransformerEmbedder  # noqa: E402
 
 POLICY = "labels: []\nusers: {me: {}}\nsources:\n  - {match: {connector: files}}\n"
 

@@ -36,10 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from memex.access import allowed  # noqa: E402
-from memex.answer import relevant  # noqa: E402
+from memex.answer.pipeline import relevant  # noqa: E402
+from memex.answer.prompting import build_messages  # noqa: E402
 from memex.index import Narrowing  # noqa: E402
-from memex.llm import LanguageModel, LlamaCppModel  # noqa: E402
-from memex.prompting import build_messages  # noqa: E402
+from memex.models.llm import LanguageModel, LlamaCppModel  # noqa: E402
 from tests import injection_corpus as corpus  # noqa: E402
 from tests.output_oracle import violations  # noqa: E402
 
@@ -72,9 +72,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    from memex.app import Memex
+    from memex.api.wiring import Memex
     from memex.config import Paths, Settings
-    from memex.embeddings import SentenceTransformerEmbedder
+    from memex.models.embeddings import SentenceTransformerEmbedder
 
     model = Recording(LlamaCppModel(threads=args.threads))
     home = Path(tempfile.mkdtemp(prefix="memex-injection-"))

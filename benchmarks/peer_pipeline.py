@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from ingest_throughput import POLICY, _noop, write_abstracts  # noqa: E402
 
-from memex.app import Memex  # noqa: E402
+from memex.access.policyfile import parse_policy  # noqa: E402
+from memex.api.wiring import Memex  # noqa: E402
 from memex.config import Paths  # noqa: E402
-from memex.embeddings import SentenceTransformerEmbedder, default_embedding_path  # noqa: E402
-from memex.policyfile import parse_policy  # noqa: E402
+from memex.models.embeddings import SentenceTransformerEmbedder, default_embedding_path  # noqa: E402
 
 
 def memex_run(folder: Path, work: Path, embedder) -> tuple[float, int]:

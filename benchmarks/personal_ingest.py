@@ -117,10 +117,10 @@ def main() -> None:
             f"{args.visits / seconds:.0f} visits/s, {good / seconds:.0f} documents/s"
         )
         if args.ingest:
-            from memex.app import Memex
+            from memex.access.policyfile import load_policy
+            from memex.api.wiring import Memex
             from memex.config import Paths
-            from memex.embeddings import HashingEmbedder
-            from memex.policyfile import load_policy
+            from memex.models.embeddings import HashingEmbedder
 
             memex = Memex(
                 Paths(Path(tmp) / "home"),

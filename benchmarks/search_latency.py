@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from memex.embeddings import HashingEmbedder  # noqa: E402
 from memex.index import Index, fuse  # noqa: E402
 from memex.index.lexical import fts_query  # noqa: E402
+from memex.models.embeddings import HashingEmbedder  # noqa: E402
 from tests import canary_corpus  # noqa: E402
 
 

@@ -62,10 +62,10 @@ EMBED_DIM = 384
 
 def build_home(home: Path, chunks: int) -> dict[str, str]:
     """The corpus indexed into `home`, and one token per user."""
-    from memex.app import Memex
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
     from memex.service.tokens import TokenStore
 
     items = canary_corpus.build(chunks)
@@ -88,17 +88,17 @@ def build_home(home: Path, chunks: int) -> dict[str, str]:
 
 
 def serve(home: Path, model_path: str | None, queue: int, per_user: int) -> None:
-    """What `memex serve` runs (memex.cli_service._build), with the corpus's policy and embedder.
+    """What `memex serve` runs (memex.cli.service._build), with the corpus's policy and embedder.
     Prints {"url": ...} on stdout once listening."""
     import socket
     from functools import partial
 
     import uvicorn
 
-    from memex.app import Memex
+    from memex.api.wiring import Memex
     from memex.config import Paths, Settings
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import LlamaCppModel
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import LlamaCppModel
     from memex.service.app import create_app
     from memex.service.auth import Authenticator, PolicySource
     from memex.service.core import Service

@@ -18,12 +18,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from memex.app import Memex  # noqa: E402
+from memex.access.policyfile import parse_policy  # noqa: E402
+from memex.api.wiring import Memex  # noqa: E402
 from memex.config import Paths  # noqa: E402
-from memex.embeddings import SentenceTransformerEmbedder  # noqa: E402
-from memex.evaluation import EVAL_POLICY, load_questions, score  # noqa: E402
+from memex.eval.retrieval import EVAL_POLICY, load_questions, score  # noqa: E402
 from memex.index import NO_NARROWING  # noqa: E402
-from memex.policyfile import parse_policy  # noqa: E402
+from memex.models.embeddings import SentenceTransformerEmbedder  # noqa: E402
 
 Ranking = Sequence[tuple[str, float]]
 

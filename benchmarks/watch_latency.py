@@ -28,7 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from memex import config, daemon_process, rpc  # noqa: E402
+from memex import config  # noqa: E402
+from memex.daemon import process as daemon_process  # noqa: E402
+from memex.daemon import rpc  # noqa: E402
 
 POLICY = 'labels: []\nusers: {me: {os_users: ["*"]}}\nsources:\n  - {match: {connector: files}}\n'
 WORDS = "falcon sensor lisbon harrier outage budget nordlys office travel handbook".split()

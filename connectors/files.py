@@ -131,7 +131,7 @@ def _link(
 
 
 def _handlers() -> list[type[Connector]]:
-    from memex.plugins import connectors
+    from memex.ingest.plugins import connectors
 
     return [c for c in connectors() if c is not FilesConnector]
 

@@ -28,7 +28,7 @@ from connectors.records import failing_document, lines, record_document
 from memex.connector import Connector
 from memex.documents import SourceDocument
 from memex.errors import ParseError
-from memex.sandbox import isolated
+from memex.ingest.sandbox import isolated
 
 AUDIO = frozenset(
     {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif", ".ape", ".wv"}

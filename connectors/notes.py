@@ -31,7 +31,7 @@ from connectors.links import Scope, skipped_link
 from memex.connector import Connector
 from memex.documents import Element, SourceDocument
 from memex.errors import ParseError
-from memex.sandbox import isolated
+from memex.ingest.sandbox import isolated
 
 NOTE_SUFFIXES = (".md", ".markdown")
 MAX_BYTES = 8 * 1024 * 1024

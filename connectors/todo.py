@@ -24,7 +24,7 @@ from connectors.records import failing_document, lines, record_document
 from memex.connector import Connector
 from memex.documents import Element, SourceDocument
 from memex.errors import ParseError
-from memex.sandbox import isolated
+from memex.ingest.sandbox import isolated
 
 TODO_TXT = re.compile(r"(?i)^(todo|done)\.txt$|\.todo\.txt$")
 TASKS_MD = re.compile(r"(?i)^(todo|tasks)\.(md|markdown)$|\.(todo|tasks)\.(md|markdown)$")

@@ -12,8 +12,8 @@ import random
 from dataclasses import dataclass
 
 from memex.access import Access
+from memex.access.policyfile import parse_policy
 from memex.documents import Chunk, chunk_id_for
-from memex.policyfile import parse_policy
 
 POLICY = """
 version: 1

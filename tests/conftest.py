@@ -19,7 +19,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ["MEMEX_PLUGINS"] = ""  # built-in connectors only, whatever else is installed
 
 # Property tests draw the same examples on every run, so a suite that passed here passes in CI;
-# HYPOTHESIS_PROFILE=explore draws new ones (run it when changing memex/output_rules.py).
+# HYPOTHESIS_PROFILE=explore draws new ones (run it when changing memex/answer/output_rules.py).
 settings.register_profile("repeatable", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
@@ -67,7 +67,7 @@ def kestrel(tmp_path) -> Path:
 
 @pytest.fixture
 def company_policy():
-    from memex.policyfile import load_policy
+    from memex.access.policyfile import load_policy
 
     return load_policy(POLICIES / "company.yaml")
 
@@ -75,11 +75,11 @@ def company_policy():
 def memex_with_fakes(home: Path, policy: str = "personal.yaml"):
     """A writable Memex over `home` with a bundled policy, the hashing embedder and the echoing
     fake model (close it when done)."""
-    from memex.app import Memex
+    from memex.access.policyfile import load_policy
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
-    from memex.policyfile import load_policy
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
 
     return Memex(
         Paths(home),
@@ -93,10 +93,10 @@ def memex_with_fakes(home: Path, policy: str = "personal.yaml"):
 @pytest.fixture
 def fake_memex(memex_home, company_policy):
     """A Memex with the company policy, a hashing embedder and an echoing fake model."""
-    from memex.app import Memex
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
 
     memex = Memex(
         Paths(memex_home), policy=company_policy, embedder=HashingEmbedder(), model=FakeModel(), writable=True
@@ -107,13 +107,13 @@ def fake_memex(memex_home, company_policy):
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from memex.embeddings import SentenceTransformerEmbedder
+    from memex.models.embeddings import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
 
 
 @pytest.fixture(scope="session")
 def real_model():
-    from memex.llm import LlamaCppModel
+    from memex.models.llm import LlamaCppModel
 
     return LlamaCppModel()

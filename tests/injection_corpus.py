@@ -32,10 +32,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from memex.access import Access
-from memex.chunking import chunk_elements
+from memex.access.policyfile import parse_policy
 from memex.documents import Chunk, Element, chunk_id_for
-from memex.llm import FakeModel, Message
-from memex.policyfile import parse_policy
+from memex.ingest.chunking import chunk_elements
+from memex.models.llm import FakeModel, Message
 
 PER_FAMILY = 22
 ATTACKER_HOST = "evil.example"

@@ -1,4 +1,4 @@
-"""An oracle for the output rules, written apart from memex/output_rules.py: what in a text a
+"""An oracle for the output rules, written apart from memex/answer/output_rules.py: what in a text a
 reader, a Markdown renderer, a browser or a linkifier could take for an image, a link, a tag or a
 URL."""
 

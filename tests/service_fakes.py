@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 
-from memex.llm import FakeModel, LanguageModel, Message
+from memex.models.llm import FakeModel, LanguageModel, Message
 
 
 class BlockingModel(FakeModel):

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from memex.access import Policy
-from memex.app import Memex
+from memex.api.wiring import Memex
 from memex.service.auth import Authenticator, PolicySource
 from memex.service.core import Service
 from memex.service.tokens import TokenStore
@@ -85,8 +85,8 @@ def canary_memex(path: Path, *, n: int = 200, model=None) -> tuple[Memex, list]:
     """A Memex over the synthetic canary corpus (tests/canary_corpus.py), written straight into
     the index: fast, no parsing. Returns it and the corpus items."""
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
     from tests import canary_corpus
 
     items = canary_corpus.build(n)

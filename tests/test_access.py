@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from memex.access import Access, Principal, allowed, denial_reasons
+from memex.access.policyfile import parse_policy
 from memex.errors import AccessRefused, PolicyError
-from memex.policyfile import parse_policy
 
 POLICY = """
 version: 1

@@ -412,7 +412,7 @@ def test_ordinary_files_are_not_claimed(tmp_path):
 
 
 def test_connector_for_dispatches_top_level_targets(tmp_path):
-    from memex.plugins import connector_for
+    from memex.ingest.plugins import connector_for
 
     base = data_dir("chat_export_fixtures")
     assert connector_for(str(data_dir("chat_slack_export"))).name == "slack"

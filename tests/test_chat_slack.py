@@ -47,7 +47,7 @@ def load(path: Path):
 
 
 def chunk_texts(docs) -> set[tuple[str, str]]:
-    from memex.chunking import chunk_elements
+    from memex.ingest.chunking import chunk_elements
 
     return {(d.source_id, piece.text) for d in docs for piece in chunk_elements(d.parse(), title=d.title)}
 
@@ -59,11 +59,11 @@ def lines(doc) -> list[str]:
 @pytest.fixture
 def personal_memex(memex_home):
     """The personal policy (everything ingested is the owner's), a hashing embedder."""
-    from memex.app import Memex
+    from memex.access.policyfile import load_policy
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
-    from memex.policyfile import load_policy
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
 
     memex = Memex(
         Paths(memex_home),
@@ -231,7 +231,7 @@ def test_a_zipped_export_reads_like_its_folder(tmp_path):
             if path.is_file():
                 z.write(path, f"export/{path.relative_to(export).as_posix()}")  # under a top folder
     assert SlackConnector.claims_file(archive)
-    from memex.plugins import connector_for
+    from memex.ingest.plugins import connector_for
 
     assert connector_for(str(archive)).name == "slack"
     folder = [(d.source_id, d.uri, d.fingerprint, lines(d)) for d in load(export)]

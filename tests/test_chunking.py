@@ -1,5 +1,5 @@
-from memex.chunking import chunk_elements
 from memex.documents import Element
+from memex.ingest.chunking import chunk_elements
 
 
 def test_sections_travel_with_their_text():

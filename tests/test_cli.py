@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-MEMEX = [sys.executable, "-m", "memex.cli"]
+MEMEX = [sys.executable, "-m", "memex.cli.main"]
 
 
 def memex(*args: str, home: Path, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -33,7 +33,7 @@ def readable_in_ledger(home: Path, user: str) -> int:
     import sqlite3
 
     from memex.access import Access, allowed
-    from memex.policyfile import load_policy
+    from memex.access.policyfile import load_policy
 
     principal = load_policy(home / "policy.yaml").principal(user)
     rows = sqlite3.connect(home / "ledger.sqlite").execute(
@@ -268,7 +268,7 @@ def test_ingest_options_reach_the_connector(tmp_path):
 def test_a_reader_that_stops_early_gets_no_complaint(tmp_path):
     """`memex export | head -c 10`: memex goes on writing after head has gone."""
     script = (
-        "import sys, memex.cli as cli\n"
+        "import sys, memex.cli.main as cli\n"
         "def app():\n"
         "    for _ in range(100000):\n"
         "        sys.stdout.write('x' * 1000 + '\\n')\n"
@@ -291,7 +291,7 @@ def test_a_reader_that_stops_early_gets_no_complaint(tmp_path):
 def test_help_lists_commands_in_the_order_of_use_without_type_placeholders():
     from typer.testing import CliRunner
 
-    from memex.cli import app
+    from memex.cli.main import app
 
     runner = CliRunner()
     top = runner.invoke(app, ["--help"], env={"COLUMNS": "120"}).stdout

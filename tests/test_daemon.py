@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from memex import config, daemon_process, rpc
+from memex import config
+from memex.daemon import process as daemon_process
+from memex.daemon import rpc
+from memex.daemon.rpc import Peer
 from memex.errors import MemexError
-from memex.rpc import Peer
 from tests.conftest import POLICIES
 from tests.watch_support import Running, consistent, disk_state, index_state, wait_until
 
@@ -94,7 +96,7 @@ def test_a_second_daemon_and_other_writers_are_refused_clearly(daemon, paths, tm
     assert str(refused.value) == f"a memex daemon (pid {pid}) already runs for {paths.root}"
     # The process itself refuses too (systemd starting a second one, a race between two starts).
     run = subprocess.run(
-        [sys.executable, "-m", "memex.daemon_process", str(root)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "memex.daemon.process", str(root)], capture_output=True, text=True, timeout=60
     )
     assert run.returncode == 3
     assert f"a memex daemon (pid {pid}) already runs for {paths.root}; only one may" in run.stderr
@@ -204,10 +206,10 @@ POLICY_WITH_ACCOUNTS = (
 @pytest.fixture
 def served(memex_home, tmp_path):
     """The daemon's Service in a thread, over a policy that maps OS accounts to users."""
-    from memex.app import Memex
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
-    from memex.policyfile import load_policy
+    from memex.access.policyfile import load_policy
+    from memex.api.wiring import Memex
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
 
     assert POLICY_WITH_ACCOUNTS.count("os_users: [") == 3
     policy_path = tmp_path / "policy.yaml"
@@ -332,8 +334,8 @@ def test_kill_9_at_random_moments_loses_nothing(paths, tmp_path):
     pid = daemon_process.start(paths, folders=[], policy_path=COMPANY)
     assert wait_until(lambda: _status(paths).get("counts", {}).get("reconciles", 0) >= 1, timeout=240)
     daemon_process.stop(paths, timeout=60)
-    from memex.app import Memex
-    from memex.embeddings import HashingEmbedder
+    from memex.api.wiring import Memex
+    from memex.models.embeddings import HashingEmbedder
 
     with Memex.open(home=paths.root, policy_path=COMPANY, embedder=HashingEmbedder()) as memex:
         assert index_state(memex) == disk_state(root)
@@ -414,7 +416,7 @@ def test_the_systemd_unit_is_valid_and_the_daemon_tells_systemd_when_ready(paths
     text = UNIT.read_text()
     assert (
         "\nType=notify\n" in text
-        and "\nExecStart=%h/.local/share/memex-venv/bin/python -m memex.daemon_process\n" in text
+        and "\nExecStart=%h/.local/share/memex-venv/bin/python -m memex.daemon.process\n" in text
     )
     if shutil.which("systemd-analyze"):
         copy = tmp_path / "memex-daemon.service"

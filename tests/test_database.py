@@ -90,11 +90,11 @@ def hr_db(tmp_path) -> Path:
 
 @pytest.fixture
 def hr_memex(memex_home):
-    from memex.app import Memex
+    from memex.access.policyfile import parse_policy
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
-    from memex.policyfile import parse_policy
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
 
     memex = Memex(
         Paths(memex_home),
@@ -595,7 +595,7 @@ def test_declarations_parse_to_what_they_say():
 def test_real_models_tell_hr_a_salary_from_its_row_and_staff_nothing(
     memex_home, company_policy, real_embedder, real_model
 ):
-    from memex.app import Memex
+    from memex.api.wiring import Memex
     from memex.config import Paths
 
     memex = Memex(

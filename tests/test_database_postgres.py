@@ -60,11 +60,11 @@ def test_postgres_gives_the_same_documents_as_sqlite(pg, monkeypatch):
 @pytest.fixture
 def hr_pg_memex(memex_home):
     """The HR test policy, for a PostgreSQL database named hr_*."""
-    from memex.app import Memex
+    from memex.access.policyfile import parse_policy
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
-    from memex.policyfile import parse_policy
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
 
     policy = parse_policy(HR_POLICY.replace("database: hr", 'database: "hr*"'), origin="hr-test-policy")
     memex = Memex(

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from memex.embeddings import HashingEmbedder
-from memex.evaluation import evaluate_corpus, load_questions, mrr_at, ndcg_at, recall_at
+from memex.eval.retrieval import evaluate_corpus, load_questions, mrr_at, ndcg_at, recall_at
+from memex.models.embeddings import HashingEmbedder
 
 
 def test_metrics_by_hand():

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from memex import filemodes
+from memex.store import filemodes
 
 CANARY = b"zebracanary5521quokka"
 
@@ -48,7 +48,7 @@ def loose_umask():
 
 @pytest.fixture
 def cli():
-    from memex.cli import app
+    from memex.cli.main import app
 
     runner = CliRunner()
     return lambda *args: runner.invoke(app, list(args), catch_exceptions=False)
@@ -58,9 +58,9 @@ def cli():
 def ingested(memex_home, kestrel, cli, monkeypatch, loose_umask):
     """The Kestrel archive ingested through the CLI (hashing embedder: no model needed) with a
     canary file beside it, and a search and an ask recorded in the audit log."""
-    from memex.embeddings import HashingEmbedder
+    from memex.models.embeddings import HashingEmbedder
 
-    monkeypatch.setattr("memex.app.SentenceTransformerEmbedder", lambda *a, **k: HashingEmbedder())
+    monkeypatch.setattr("memex.api.wiring.SentenceTransformerEmbedder", lambda *a, **k: HashingEmbedder())
     (kestrel / "handbook" / "canary.txt").write_text(f"The locker code is {CANARY.decode()}.\n" * 3)
     assert cli("init", "--policy", "company.yaml").exit_code == 0
     result = cli("ingest", str(kestrel))

@@ -44,10 +44,10 @@ MAIL_DUPLICATES = 11
 
 @pytest.mark.slow
 def test_documents_unstructured_per_format(memex_home, capsys):
-    from memex.app import Memex
+    from memex.access.policyfile import load_policy
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.policyfile import load_policy
+    from memex.models.embeddings import HashingEmbedder
 
     corpus = data_dir("documents_unstructured")
     memex = Memex(

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from memex.answer import NO_ANSWER
-from memex.facts import find_facts
-from memex.grounding import UNSUPPORTED_MARK, Checker, Known, SentenceSplitter
+from memex.answer.facts import find_facts
+from memex.answer.grounding import UNSUPPORTED_MARK, Checker, Known, SentenceSplitter
+from memex.answer.pipeline import NO_ANSWER
 from memex.service.app import create_app
 from tests.service_support import bearer, make_service, parse_sse
 
@@ -234,7 +234,7 @@ def test_a_year_in_the_question_is_not_a_wall_and_file_times_are_not_dates(fake_
 def test_the_same_question_gets_the_same_answer_from_two_model_processes(handbook_memex):
     """Greedy, seeded decoding and a boundary keyed by the home: the CLI and the daemon (two
     loads of one model) write the same answer to the same question over the same sources."""
-    from memex.llm import LlamaCppModel
+    from memex.models.llm import LlamaCppModel
 
     principal = handbook_memex.policy.principal("alice")
     texts = []
@@ -248,7 +248,7 @@ def test_the_same_question_gets_the_same_answer_from_two_model_processes(handboo
 def test_months_and_years_over_mail_and_chat_prefer_their_own_dates(fake_memex, kestrel):
     """Mail and chat carry their own dates: "in March 2026" puts what was written then first;
     a year nothing is dated in falls back to all dates and says so."""
-    from memex.answer import retrieve
+    from memex.answer.pipeline import retrieve
 
     fake_memex.ingest([str(kestrel / "mail"), str(kestrel / "chat")])
     alice = fake_memex.policy.principal("alice")

@@ -20,9 +20,9 @@ from connectors.calendar.recurrence import MAX_OCCURRENCES, Window, occurrence_s
 from connectors.fileparse import capped, parse_file
 from connectors.files import file_document
 from connectors.notes import NotesConnector, read_note
-from memex import sandbox
 from memex.documents import Element
 from memex.errors import ParseError
+from memex.ingest import sandbox
 from tests.conftest import parse_all
 
 UTC = ZoneInfo("UTC")

@@ -196,9 +196,9 @@ def test_rebuild_restores_the_same_chunks(fake_memex, kestrel):
 
 
 def test_second_writer_gets_a_clear_message(fake_memex, kestrel, memex_home, company_policy):
-    from memex.app import Memex
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
+    from memex.models.embeddings import HashingEmbedder
 
     fake_memex.ingest([str(kestrel / "handbook")])  # holds the store
     other = Memex(Paths(memex_home), policy=company_policy, embedder=HashingEmbedder(), writable=True)
@@ -275,7 +275,7 @@ def _fake_connector(count, fail_after=None):
 
 
 def test_ingest_streams_and_a_broken_read_removes_nothing(fake_memex, monkeypatch):
-    import memex.ingest as ingest_module
+    import memex.ingest.pipeline as ingest_module
 
     monkeypatch.setattr(ingest_module, "connector_for", lambda target: _fake_connector(600))
     first = fake_memex.ingest(["stream://all"])

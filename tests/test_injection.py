@@ -13,10 +13,10 @@ from collections import Counter
 import pytest
 
 from memex.access import allowed
-from memex.answer import relevant
+from memex.answer.pipeline import relevant
+from memex.answer.prompting import defuse
 from memex.index import Narrowing
-from memex.llm import FakeModel
-from memex.prompting import defuse
+from memex.models.llm import FakeModel
 from tests import injection_corpus as corpus
 from tests.output_oracle import violations
 
@@ -31,9 +31,9 @@ def subset(name: str) -> list[corpus.Attack]:
 
 @pytest.fixture(scope="module")
 def injected(tmp_path_factory):
-    from memex.app import Memex
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
+    from memex.models.embeddings import HashingEmbedder
 
     memex = Memex(
         Paths(tmp_path_factory.mktemp("injection")),

@@ -39,10 +39,10 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from memex.app import Memex
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
 
     items = canary_corpus.build(2016)
     memex = Memex(
@@ -109,7 +109,9 @@ def test_canary_sweep(corpus, user):
         check("answer", json.dumps(answer.to_json()))
         check("prompt", json.dumps(answer.messages))
         assert {c.chunk_id for c in answer.citations} <= readable_ids
-    check("audit", json.dumps([e.to_json() for e in memex.audit.entries(reader=principal, limit=10**6)]))
+    check(
+        "audit", json.dumps([e.to_json() for e in memex.audit.entries(reader=principal, limit=10**6)])
+    )
     assert leaks == []
     # The sweep is meaningful: the user's own chunks are found by their words.
     readable_items = sum(1 for i in items if i.klass in EXPECTED[user])

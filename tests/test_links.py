@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from memex.access.policycheck import explain
 from memex.errors import EmptyIndex
-from memex.policycheck import explain
 
 HR_CANARY = "Harrier salary band canary HRLINK7731"  # in the HR folder
 OUTSIDE_CANARY = "private key canary OUTLINK4409"  # outside every ingested folder
@@ -154,8 +154,8 @@ def test_a_mail_folder_holding_a_link_is_walked_as_files(kestrel, planted):
 # -- the watcher -------------------------------------------------------------------------------
 @pytest.fixture
 def service(fake_memex):
-    from memex.app import Memex
-    from memex.daemon import Service
+    from memex.api.wiring import Memex
+    from memex.daemon.watcher import Service
     from memex.index import Index
 
     def make(folder: Path) -> Service:

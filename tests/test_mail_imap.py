@@ -56,11 +56,11 @@ def server():
 
 @pytest.fixture
 def memex(memex_home, tmp_path, monkeypatch):
-    from memex.app import Memex
+    from memex.access.policyfile import load_policy
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
-    from memex.policyfile import load_policy
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
 
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
@@ -221,10 +221,10 @@ def test_the_same_message_from_a_maildir_and_imap_is_one_document(server, memex,
 def test_the_cli_reports_a_bad_login_without_the_password(server, memex_home, tmp_path):
     env = {**os.environ, "MEMEX_HOME": str(memex_home), "MEMEX_IMAP_PASSWORD": "not-the-password"}
     subprocess.run(
-        [sys.executable, "-m", "memex.cli", "init", "--force"], env=env, check=True, capture_output=True
+        [sys.executable, "-m", "memex.cli.main", "init", "--force"], env=env, check=True, capture_output=True
     )
     result = subprocess.run(
-        [sys.executable, "-m", "memex.cli", "ingest", mailbox_url(server, "INBOX"), "--json"],
+        [sys.executable, "-m", "memex.cli.main", "ingest", mailbox_url(server, "INBOX"), "--json"],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 2  # reported as a target that could not be read; nothing written

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from memex.answer.grounding import UNSUPPORTED_MARK
 from memex.errors import EmptyIndex
-from memex.grounding import UNSUPPORTED_MARK
 from memex.index import Narrowing
 from tests.conftest import EXAMPLES, POLICIES
 
@@ -237,11 +237,11 @@ def test_mail_with_no_rule_is_refused_with_the_rule_to_add(fake_memex, tmp_path)
 def test_the_personal_policy_labels_mail(memex_home, mailbox, tmp_path):
     """The bundled personal policy labels mail `personal`; the owner passes every access list
     (it is their own mail), a guest profile none that do not name it."""
-    from memex.app import Memex
+    from memex.access.policyfile import load_policy
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
-    from memex.policyfile import load_policy
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
 
     memex = Memex(
         Paths(memex_home),

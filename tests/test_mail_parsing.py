@@ -18,7 +18,7 @@ from connectors.mail.headers import parse_date
 from connectors.mail.message import message_elements, read_message
 from connectors.mail.text import html_to_text, strip_quoted
 from memex.errors import ParseError
-from memex.plugins import connector_for
+from memex.ingest.plugins import connector_for
 from tests.conftest import EXAMPLES, data_dir
 
 KESTREL_MBOX = EXAMPLES / "mail" / "kestrel-2026.mbox"

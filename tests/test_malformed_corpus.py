@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from memex.sandbox import Limits, ParserPool
+from memex.ingest.sandbox import Limits, ParserPool
 from tests.conftest import POLICIES, data_dir
 from tests.malformed import flipped, hostile_specials, truncated
 
@@ -99,10 +99,10 @@ def build_corpus(folder: Path, *, every_file: bool) -> tuple[dict[str, str], set
 
 
 def run_corpus(memex_home: Path, tmp_path: Path, *, every_file: bool, budget_s: float, capsys) -> None:
-    from memex.app import Memex
+    from memex.access.policyfile import load_policy
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.policyfile import load_policy
+    from memex.models.embeddings import HashingEmbedder
 
     folder = tmp_path / "malformed"
     folder.mkdir()

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from memex import models
-from memex.cli import app
+from memex.cli.main import app
 from memex.errors import ModelError
+from memex.models import catalogue as models
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from memex.output_rules import REMOVED, SafeStream, clean_answer
+from memex.answer.output_rules import REMOVED, SafeStream, clean_answer
 from tests.output_oracle import violations
 
 ALLOWED = "slack://kestrel/#general/2026-03-02T09:15"

@@ -24,11 +24,11 @@ EXAMPLE = ROOT / "examples" / "personal"
 @pytest.fixture
 def personal(tmp_path):
     """A copy of examples/personal, the personal policy, a hashing embedder, an echoing model."""
-    from memex.app import Memex
+    from memex.access.policyfile import load_policy
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
-    from memex.policyfile import load_policy
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
 
     archive = tmp_path / "maya"
     shutil.copytree(EXAMPLE, archive)
@@ -154,10 +154,10 @@ def test_the_guest_profile_never_sees_private_events_or_bookmarks(personal):
 def test_the_cli_shows_the_dates_it_applied(personal, monkeypatch):
     from typer.testing import CliRunner
 
-    from memex import app as app_module
-    from memex.cli import app
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
+    from memex.api import wiring as app_module
+    from memex.cli.main import app
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
 
     memex, archive = personal
     monkeypatch.setenv("MEMEX_HOME", str(memex.paths.root))
@@ -260,7 +260,7 @@ def test_markdown_task_lists_with_headings_nesting_and_due_dates(tmp_path):
 
 def test_an_obsidian_vault_front_matter_tags_links_and_headings(tmp_path):
     from connectors.notes import NotesConnector
-    from memex.chunking import chunk_elements
+    from memex.ingest.chunking import chunk_elements
 
     vault = tmp_path / "vault"
     shutil.copytree(EXAMPLE / "notes", vault)
@@ -472,10 +472,10 @@ def test_photo_exif_date_camera_and_gps_as_decimal_degrees(tmp_path):
 def test_images_without_exif_and_broken_media_are_reported(memex_home, tmp_path):
     from PIL import Image
 
-    from memex.app import Memex
+    from memex.access.policyfile import load_policy
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.policyfile import load_policy
+    from memex.models.embeddings import HashingEmbedder
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -533,11 +533,11 @@ def test_dates_bound_mail_and_chat_too(fake_memex, kestrel):
 
 
 def test_photo_positions_and_health_appointments_are_for_the_owner_only(memex_home, tmp_path):
-    from memex.app import Memex
+    from memex.access.policyfile import load_policy
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
-    from memex.policyfile import load_policy
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
 
     folder = tmp_path / "maya"
     folder.mkdir()

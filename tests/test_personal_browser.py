@@ -359,11 +359,11 @@ def test_broken_browser_files_are_reported_and_the_rest_goes_on(tmp_path):
 
 
 def test_browsing_history_is_for_the_owner_only(memex_home, tmp_path):
-    from memex.app import Memex
+    from memex.access.policyfile import load_policy
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
-    from memex.policyfile import load_policy
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
 
     profile = firefox_profile(tmp_path / "profile")
     memex = Memex(
@@ -394,11 +394,11 @@ def test_browsing_history_is_for_the_owner_only(memex_home, tmp_path):
 
 
 def test_a_date_bounded_question_gets_only_the_pages_visited_then(memex_home, tmp_path):
-    from memex.app import Memex
+    from memex.access.policyfile import load_policy
+    from memex.api.wiring import Memex
     from memex.config import Paths
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
-    from memex.policyfile import load_policy
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
 
     profile = firefox_profile(tmp_path / "profile")
     memex = Memex(

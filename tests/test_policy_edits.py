@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from memex.app import Memex
+from memex.access.policyfile import PolicySource, load_policy
+from memex.api.wiring import Memex
 from memex.config import Paths
-from memex.embeddings import HashingEmbedder
 from memex.errors import StoreBusy
-from memex.labelling import LABELLED_UNDER
-from memex.llm import FakeModel
-from memex.policyfile import PolicySource, load_policy
+from memex.models.embeddings import HashingEmbedder
+from memex.models.llm import FakeModel
 from memex.service.app import create_app
+from memex.store.labelling import LABELLED_UNDER
 from tests.conftest import EXAMPLES, POLICIES
 from tests.service_support import make_service
 
@@ -223,7 +223,7 @@ class _Uri:
 
 # -- the daemon socket ---------------------------------------------------------------------------
 def test_the_daemon_applies_an_edit_at_the_first_read(home, archive):
-    from memex.rpc import Peer
+    from memex.daemon.rpc import Peer
     from tests.watch_support import Running, wait_until
 
     def search(service) -> set[str]:
@@ -255,7 +255,7 @@ def test_the_lock_names_its_real_holder_not_a_stale_pid(home):
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from memex.locking import StoreLock; "
+            "import sys, time; from pathlib import Path; from memex.store.locking import StoreLock; "
             f"StoreLock(Path({str(lock)!r}), exclusive=False).acquire(); print('held', flush=True); "
             "time.sleep(60)",
         ],

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from memex.access import allowed
+from memex.access.policycheck import explain, run_cases
+from memex.access.policyfile import load_policy
 from memex.errors import MemexError
-from memex.policycheck import explain, run_cases
-from memex.policyfile import load_policy
 from tests.conftest import POLICIES
 
 

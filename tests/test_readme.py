@@ -37,7 +37,7 @@ def test_ci_runs_the_readme_test_command():
 def test_every_command_is_documented():
     from typer.main import get_command
 
-    from memex.cli import app
+    from memex.cli.main import app
 
     for name in get_command(app).commands:  # type: ignore[attr-defined]
         assert f"memex {name}" in README, f"`memex {name}` is not in the README"

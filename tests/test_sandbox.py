@@ -6,7 +6,7 @@ from __future__ import annotations
 from functools import partial
 
 from memex.errors import ParseError
-from memex.sandbox import Limits, ParserPool
+from memex.ingest.sandbox import Limits, ParserPool
 from tests import hostile
 
 

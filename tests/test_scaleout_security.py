@@ -15,11 +15,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from memex.app import Memex
+from memex.api.wiring import Memex
 from memex.config import Paths, Settings
-from memex.embeddings import HashingEmbedder
 from memex.errors import ConfigError, ModelError
-from memex.llm import FakeModel, OpenAICompatibleModel
+from memex.models.embeddings import HashingEmbedder
+from memex.models.llm import FakeModel, OpenAICompatibleModel
 from memex.remote import llm_endpoint, store_endpoint
 from tests.conftest import EXAMPLES
 from tests.dovecot import _certificate

@@ -17,11 +17,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from memex.access import Principal
-from memex.app import Memex
+from memex.access.policyfile import load_policy
+from memex.api.wiring import Memex
 from memex.config import Paths
-from memex.embeddings import HashingEmbedder
-from memex.llm import FakeModel
-from memex.policyfile import load_policy
+from memex.models.embeddings import HashingEmbedder
+from memex.models.llm import FakeModel
 from memex.service.app import create_app
 from tests.conftest import EXAMPLES, POLICIES
 from tests.service_support import make_service, parse_sse

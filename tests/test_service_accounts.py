@@ -12,9 +12,9 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from memex.cli import app
+from memex.access.policyfile import load_policy
+from memex.cli.main import app
 from memex.errors import PolicyError
-from memex.policyfile import load_policy
 from memex.service.tokens import TokenError, TokenStore, parse_expiry
 from memex.service.users import add_user, remove_user
 from tests.conftest import POLICIES

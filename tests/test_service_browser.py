@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from memex.app import Memex
+from memex.api.wiring import Memex
 from memex.config import Paths
-from memex.embeddings import HashingEmbedder
-from memex.llm import FakeModel
+from memex.models.embeddings import HashingEmbedder
+from memex.models.llm import FakeModel
 from memex.service.app import create_app
 from tests.conftest import EXAMPLES
 from tests.service_support import live_server, make_service

@@ -16,10 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from memex.access import Role, User
-from memex.app import Memex
+from memex.api.wiring import Memex
 from memex.config import Paths
-from memex.embeddings import HashingEmbedder
-from memex.llm import FakeModel
+from memex.models.embeddings import HashingEmbedder
+from memex.models.llm import FakeModel
 from memex.service.app import create_app
 from tests import canary_corpus
 from tests.service_support import bearer, make_service

@@ -18,10 +18,10 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from memex.app import Memex
+from memex.api.wiring import Memex
 from memex.config import Paths, Settings
-from memex.embeddings import HashingEmbedder
-from memex.llm import FakeModel, OpenAICompatibleModel, default_model_path
+from memex.models.embeddings import HashingEmbedder
+from memex.models.llm import FakeModel, OpenAICompatibleModel, default_model_path
 from memex.service.app import create_app
 from tests.conftest import EXAMPLES, ROOT
 from tests.service_support import bearer, free_port, make_service, parse_sse
@@ -80,10 +80,10 @@ def chroma_server(tmp_path):
 
 
 # `python -m llama_cpp.server`, with the weights loaded as memex loads them (no AMX repacking,
-# which crashes on virtual machines with AMX: see memex.llm.no_amx_repacking).
+# which crashes on virtual machines with AMX: see memex.models.llm.no_amx_repacking).
 LLAMA_SERVER = (
     "import runpy, sys\n"
-    "from memex.llm import no_amx_repacking\n"
+    "from memex.models.llm import no_amx_repacking\n"
     "with no_amx_repacking():\n"
     "    runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
 )
@@ -175,11 +175,11 @@ WRITER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from memex.app import Memex
+    from memex.api.wiring import Memex
     from memex.config import Paths, Settings
-    from memex.embeddings import HashingEmbedder
-    from memex.llm import FakeModel
-    from memex.policyfile import load_policy
+    from memex.models.embeddings import HashingEmbedder
+    from memex.models.llm import FakeModel
+    from memex.access.policyfile import load_policy
 
     home, store, policy, target = sys.argv[1:5]
     memex = Memex(Paths(Path(home)), policy=load_policy(policy), settings=Settings(store_url=store),

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from memex.timeparse import find_dates
+from memex.answer.timeparse import find_dates
 
 LISBON = ZoneInfo("Europe/Lisbon")
 NOW = datetime(2026, 3, 11, 15, 30, tzinfo=LISBON)  # a Wednesday

@@ -1,6 +1,6 @@
 """The watcher keeps the index equal to the disk, whatever way files are saved, moved or deleted.
 
-Each test runs the daemon's loop (memex.daemon.Service) in a thread over a fake Memex (hashing
+Each test runs the daemon's loop (memex.daemon.watcher.Service) in a thread over a fake Memex (hashing
 embedder), changes files the way editors and tools do, and waits until the ledger's indexed
 sources, with their content hashes, equal the files on disk, and the store equals the ledger.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from memex.watch import coalesce
+from memex.daemon.watch import coalesce
 from tests.watch_support import QUIET, Running, consistent, disk_state, index_state, wait_until
 
 
@@ -212,7 +212,7 @@ def test_hostile_files_are_killed_and_reported_while_others_are_indexed(fake_mem
     from functools import partial
 
     import connectors.files as files
-    from memex.sandbox import Limits, ParserPool
+    from memex.ingest.sandbox import Limits, ParserPool
     from tests import hostile
 
     real = files.parse_file
@@ -310,7 +310,7 @@ def test_scanning_keeps_a_folder_current_without_events(fake_memex, folder):
 
 
 def test_past_the_inotify_limit_the_folder_is_scanned_and_the_sysctl_named(fake_memex, folder, monkeypatch):
-    from memex import watch
+    from memex.daemon import watch
 
     def no_watches(self, root, sink):
         raise watch.WatchLimit(28, "No space left on device")
@@ -369,7 +369,7 @@ class _Clock:
 
 
 def _debouncer(stats: dict):
-    from memex.watch import Debouncer
+    from memex.daemon.watch import Debouncer
 
     clock = _Clock()
     return Debouncer(quiet=0.5, open_quiet=5.0, clock=clock, stat=lambda p: stats.get(p)), clock

@@ -48,11 +48,11 @@ def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05) -> bool
 
 
 class Running:
-    """A memex.daemon.Service over `memex` watching `folders`, its loop in a thread."""
+    """A memex.daemon.watcher.Service over `memex` watching `folders`, its loop in a thread."""
 
     def __init__(self, memex, folders, **settings) -> None:
-        from memex.app import Memex
-        from memex.daemon import Service
+        from memex.api.wiring import Memex
+        from memex.daemon.watcher import Service
         from memex.index import Index
 
         memex.settings = replace(

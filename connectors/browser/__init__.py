@@ -20,7 +20,7 @@ from connectors.records import failing_document
 from memex.connector import Connector
 from memex.documents import SourceDocument
 from memex.errors import ParseError
-from memex.sandbox import isolated
+from memex.ingest.sandbox import isolated
 
 
 def _firefox_profile(path: Path) -> bool:

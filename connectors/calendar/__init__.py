@@ -16,7 +16,7 @@ from connectors.records import failing_document
 from memex.connector import Connector
 from memex.documents import SourceDocument
 from memex.errors import ParseError
-from memex.sandbox import isolated
+from memex.ingest.sandbox import isolated
 
 YEARS_BACK = 2.0
 YEARS_AHEAD = 1.0

@@ -23,15 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from memex import filemodes
 from memex.access import Access, Principal, allowed
 from memex.documents import Chunk, Hit
-from memex.embeddings import Embedder
 from memex.index.compaction import compact_chroma, compact_fts
 from memex.index.lexical import LexicalStore, access_from_json, access_json, counts_by
 from memex.index.vectors import VectorStore, partition_of
-from memex.labelling import CurrentLabels
+from memex.models.embeddings import Embedder
 from memex.remote import Endpoint
+from memex.store import filemodes
+from memex.store.labelling import CurrentLabels
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class Index:
         self._vectors = vectors
         self._lexical = lexical
         self.embedder = embedder
-        # The labels of each hit's source under the policy in force (memex.labelling), checked
+        # The labels of each hit's source under the policy in force (memex.store.labelling), checked
         # with its stored labels before a hit leaves; set by the Memex that opens the index.
         self.current: CurrentLabels | None = None
 

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from memex import filemodes
 from memex.access import Access
 from memex.documents import Chunk
+from memex.store import filemodes
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(

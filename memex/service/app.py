@@ -25,12 +25,12 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from memex.api.worker import Busy, ModelUnavailable
 from memex.errors import MemexError
 from memex.service import mcp_server, openai_api, routes
 from memex.service.auth import Forbidden, Unauthenticated
 from memex.service.core import BadRequest, Service
 from memex.service.guard import LOCAL_HOSTS, MAX_BODY_BYTES, EdgeGuard
-from memex.service.worker import Busy, ModelUnavailable
 
 log = logging.getLogger(__name__)
 

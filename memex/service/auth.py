@@ -8,8 +8,8 @@ import logging
 from dataclasses import dataclass
 
 from memex.access import Principal
+from memex.access.policyfile import PolicySource  # noqa: F401  (re-exported: it used to live here)
 from memex.errors import MemexError
-from memex.policyfile import PolicySource  # noqa: F401  (re-exported: it used to live here)
 from memex.service.tokens import TokenStore
 
 log = logging.getLogger(__name__)

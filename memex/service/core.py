@@ -18,15 +18,15 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from memex.access import Principal
-from memex.answer import Answer, answer_question, retrieve
-from memex.app import Memex
-from memex.audit import AuditEntry
+from memex.answer.pipeline import Answer, answer_question, retrieve
+from memex.api.wiring import Memex
+from memex.api.worker import Cancelled, GenerationWorker, Job
 from memex.documents import Hit
 from memex.errors import MemexError
 from memex.index import NO_NARROWING, Narrowing
-from memex.llm import LanguageModel, Message
+from memex.models.llm import LanguageModel, Message
 from memex.service.auth import Authenticator, Caller, Forbidden
-from memex.service.worker import Cancelled, GenerationWorker, Job
+from memex.store.audit import AuditEntry
 
 log = logging.getLogger(__name__)
 

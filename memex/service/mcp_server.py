@@ -17,10 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
+from memex.api.worker import Busy
 from memex.errors import MemexError
 from memex.service.auth import Caller, Forbidden, Unauthenticated
 from memex.service.core import BadRequest, Service
-from memex.service.worker import Busy
 
 CALLER = "memex.caller"
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from memex.errors import ModelError
-from memex.llm import LanguageModel, Message
+from memex.models.llm import LanguageModel, Message
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5

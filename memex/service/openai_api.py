@@ -21,7 +21,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from memex.answer import Answer
+from memex.answer.pipeline import Answer
 from memex.service.auth import Caller
 from memex.service.core import AnswerStream, BadRequest
 from memex.service.routes import (

@@ -13,10 +13,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response, StreamingRes
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from memex.answer import Answer
+from memex.answer.pipeline import Answer
+from memex.api.worker import Job, ModelUnavailable
 from memex.service.auth import Caller
 from memex.service.core import AnswerStream, Service
-from memex.service.worker import Job, ModelUnavailable
 
 NOT_FOUND = {"error": "no such source, or you may not read it"}
 CLIENT_GONE = 499  # nginx's "client closed request": nobody reads it

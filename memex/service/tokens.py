@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memex import filemodes
 from memex.errors import MemexError
+from memex.store import filemodes
 
 PREFIX = "mx"
 TOKEN = re.compile(r"^mx_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")

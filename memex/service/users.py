@@ -22,8 +22,8 @@ from pathlib import Path
 import yaml
 
 from memex.access import Policy, User
+from memex.access.policyfile import parse_policy
 from memex.errors import PolicyError
-from memex.policyfile import parse_policy
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
 EMAIL = re.compile(r"^[^@\s,\[\]{}]+@[^@\s,\[\]{}]+\.[^@\s,\[\]{}]+$")

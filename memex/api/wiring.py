@@ -1,0 +1,453 @@
+"""Memex: the pieces wired together for one MEMEX_HOME. Heavy things (models, the store) are
+opened on first use. Tests inject fakes through the constructor."""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from memex import config
+from memex.access import Policy, Principal
+from memex.access.policyfile import PolicySource, load_policy
+from memex.answer.pipeline import Answer, answer_question, retrieve
+from memex.answer.timeparse import DateRange, find_dates
+from memex.errors import EmptyIndex, MemexError
+from memex.index import NO_NARROWING, Index, Narrowing
+from memex.ingest.pipeline import Ingestor, IngestReport, Progress
+from memex.ingest.sandbox import Limits, ParserPool, set_limits
+from memex.models import catalogue as models
+from memex.models.embeddings import Embedder, SentenceTransformerEmbedder
+from memex.models.llm import LanguageModel, LlamaCppModel, OpenAICompatibleModel
+from memex.remote import store_server
+from memex.store import filemodes
+from memex.store.audit import AuditLog
+from memex.store.labelling import LABELLED_UNDER, CurrentLabels, rules_digest
+from memex.store.ledger import Ledger
+from memex.store.locking import StoreLock
+
+log = logging.getLogger(__name__)
+
+
+class Memex:
+    def __init__(
+        self,
+        paths: config.Paths,
+        *,
+        policy: Policy | PolicySource,
+        settings: config.Settings | None = None,
+        embedder: Embedder | None = None,
+        model: LanguageModel | None = None,
+        writable: bool = False,
+        index: Index | None = None,
+    ) -> None:
+        """`policy`: a PolicySource re-reads its file when it changes (reads always use the
+        policy in force); a Policy is fixed. `index`: an index already open (the daemon's second,
+        read-only view of the store it owns), so that this Memex takes no store lock of its own."""
+        self.paths = paths
+        self.policy_source = policy if isinstance(policy, PolicySource) else PolicySource(policy)
+        self.settings = settings or config.Settings()
+        self.writable = writable
+        self._embedder = embedder
+        self._model = model
+        self._index: Index | None = index
+        if index is not None:
+            index.current = self._current_labels()
+        self._ledger: Ledger | None = None
+        self._labelled_under: tuple[Policy, str] | None = None
+        self._audit: AuditLog | None = None
+        self._lock: StoreLock | None = None
+        self._pool: ParserPool | None = None
+        self._prompt_key: bytes | None = None
+        self.on_note: Callable[[str], None] | None = None  # one-time notes (a model being assembled)
+        filemodes.secure_home(paths.root, socket_mode=self.settings.socket_mode)
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        home: Path | None = None,
+        policy_path: Path | None = None,
+        writable: bool = False,
+        model_path: str | None = None,
+        embedder: Embedder | None = None,
+        model: LanguageModel | None = None,
+    ) -> Memex:
+        paths = config.Paths(home or config.home())
+        filemodes.use_private_umask()
+        if config.initialise(paths):
+            pass  # first use: the bundled personal policy was written to MEMEX_HOME
+        settings = config.load_settings(paths)
+        policy = PolicySource(load_policy(policy_path or paths.policy), policy_path or paths.policy)
+        if model_path:
+            settings = _replace(settings, llm_model=model_path, llm_url=None)
+        return cls(paths, policy=policy, settings=settings, embedder=embedder, model=model, writable=writable)
+
+    @property
+    def policy(self) -> Policy:
+        """The policy in force (re-read when its file changed)."""
+        return self.policy_source.current()
+
+    @policy.setter
+    def policy(self, policy: Policy) -> None:
+        self.policy_source = PolicySource(policy)
+
+    # -- lazily opened parts --
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = SentenceTransformerEmbedder(self.settings.embedding_model)
+        return self._embedder
+
+    @property
+    def model(self) -> LanguageModel:
+        if self._model is None:
+            if self.settings.llm_url:
+                self._model = OpenAICompatibleModel(
+                    self.settings.llm_url,
+                    ca_file=self.settings.llm_ca_file,
+                    allow_insecure=self.settings.allow_insecure_llm,
+                )
+            else:
+                chosen = models.resolve(self.settings.llm_model, on_note=self.on_note)
+                self._model = LlamaCppModel(
+                    chosen.path,
+                    context_tokens=self.settings.context_tokens,
+                    threads=self.settings.llm_threads or None,
+                    name=chosen.name,
+                    sampling=chosen.sampling,
+                )
+        return self._model
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            self._index = self._open_index(reset=False)
+        return self._index
+
+    def _open_index(self, *, reset: bool) -> Index:
+        if self._lock is None and not self.settings.store_url:
+            self._lock = StoreLock(
+                self.paths.lock, exclusive=self.writable, wait_seconds=0 if self.writable else 5
+            )
+            self._lock.acquire()
+        index = Index.open(
+            self.paths.store, embedder=self.embedder, url=store_server(self.settings), reset=reset
+        )
+        index.current = self._current_labels()
+        return index
+
+    def _current_labels(self) -> CurrentLabels:
+        return CurrentLabels(lambda: self.policy, lambda: self.ledger)
+
+    @property
+    def pool(self) -> ParserPool:
+        if self._pool is None:
+            limits = Limits(timeout=self.settings.parse_timeout, memory_mb=self.settings.parse_memory_mb)
+            set_limits(limits)  # the same limits for what connectors parse while listing
+            self._pool = ParserPool(workers=self.settings.parse_workers, limits=limits)
+        return self._pool
+
+    @property
+    def prompt_key(self) -> bytes:
+        """This home's secret for the prompt's boundary tokens (memex.answer.pipeline.prompt_boundary)."""
+        if self._prompt_key is not None:
+            return self._prompt_key
+        self._prompt_key = self._read_prompt_key()
+        return self._prompt_key
+
+    def _read_prompt_key(self) -> bytes:
+        path = self.paths.root / "prompt.key"
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+        return path.read_bytes()
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger(self.paths.ledger)
+        return self._ledger
+
+    @property
+    def audit(self) -> AuditLog:
+        if self._audit is None:
+            self._audit = AuditLog(self.paths.audit)
+        return self._audit
+
+    def close(self) -> None:
+        for part in (self._index, self._ledger, self._audit, self._pool):
+            if part is not None:
+                part.close()
+        if self._lock is not None:
+            self._lock.release()
+        self._index = self._ledger = self._audit = self._pool = None
+        self._lock = None
+
+    def __enter__(self) -> Memex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- identity --
+    def cli_principal(
+        self, as_user: str | None = None, *, os_user: str | None = None
+    ) -> tuple[Principal, str]:
+        """The principal for a CLI command and the actor to audit. The OS account (this process's,
+        or `os_user`: the daemon passes the account the kernel says is on the other end of its
+        socket) maps to a policy user; `--as` is for admins testing the policy."""
+        os_user = os_user or getpass.getuser()
+        own_name = self.policy.user_for_os_user(os_user)
+        own = self.policy.principal(own_name) if own_name else None
+        if as_user is None or as_user == own_name:
+            if own is None:
+                raise MemexError(
+                    f"the OS user {os_user!r} is not mapped to a user in the policy "
+                    f"({self.policy.origin}); add `os_users: [{os_user}]` to a user, or ask an "
+                    f"admin to run the command with --as"
+                )
+            return own, own.name
+        if own is None or not own.admin:
+            raise MemexError("only an admin may use --as (it is for testing a policy)")
+        if as_user not in self.policy.users:
+            known = ", ".join(sorted(self.policy.users))
+            raise MemexError(
+                f"there is no user {as_user!r} in the policy ({self.policy.origin}); its users: {known}"
+            )
+        return self.policy.principal(as_user), f"{own.name} (as {as_user})"
+
+    # -- work --
+    def ingestor(self) -> Ingestor:
+        return Ingestor(
+            policy=self.policy,
+            index=self.index,
+            ledger=self.ledger,
+            pool=self.pool,
+            max_file_bytes=self.settings.max_file_mb * 1024 * 1024,
+        )
+
+    def ingest(
+        self,
+        targets: list[str],
+        *,
+        progress: Progress | None = None,
+        retry_failed: bool = False,
+        options: dict[str, Any] | None = None,
+    ) -> IngestReport:
+        """The `ignore` patterns of config.toml reach the files connector's walk as its option.
+        A policy whose source rules changed is applied to every stored source first."""
+        options = {**self.ignore_option(), **(options or {})}
+        self.keep_labels_current()
+        return self.ingestor().ingest(targets, progress=progress, retry_failed=retry_failed, options=options)
+
+    def labels_stale(self) -> bool:
+        """Whether the stored labels follow other source rules than the policy in force. Until
+        they are relabelled the index's last check applies both (the stricter wins)."""
+        policy = self.policy
+        if self._labelled_under is None or self._labelled_under[0] is not policy:
+            self._labelled_under = (policy, rules_digest(policy))
+        return self.ledger.state(LABELLED_UNDER) != self._labelled_under[1]
+
+    def keep_labels_current(self) -> int:
+        """Relabel every stored source in place if the policy's source rules changed since the
+        labels were computed (cheap when they did not). For the process that owns the store:
+        ingest, the daemon's loop and the service call it, so an edit needs no `memex relabel`
+        and no restart. Returns the number of sources relabelled or removed."""
+        if not self.labels_stale():
+            return 0
+        changed, removed = self.ingestor().relabel()
+        if changed or removed:
+            log.warning(
+                "the policy's source rules changed: relabelled %d source(s), removed %d that no rule "
+                "matches any more",
+                changed,
+                len(removed),
+            )
+        return changed + len(removed)
+
+    def ignore_option(self) -> dict[str, Any]:
+        """The walk's options from config.toml: `ignore` patterns, and `follow_links`."""
+        options: dict[str, Any] = {"follow_links": True} if self.settings.follow_links else {}
+        if self.settings.ignore:
+            options["ignore"] = ",".join(self.settings.ignore)
+        return options
+
+    def rebuild(self, *, progress: Progress | None = None) -> IngestReport:
+        """Rebuild the index from scratch: every root in the ledger is read and embedded again."""
+        roots = [root for root, _, _ in self.ledger.roots()]
+        if self._index is not None:
+            self._index.close()
+        self._index = self._open_index(reset=True)
+        self.ledger.clear_sources()
+        return self.ingest(roots, progress=progress)
+
+    def search(
+        self,
+        query: str,
+        *,
+        principal: Principal,
+        k: int = 10,
+        narrowing: Narrowing = NO_NARROWING,
+        mode: str = "hybrid",
+        actor: str | None = None,
+        channel: str = "cli",
+        dates: DateRange | None = None,
+        on_note: Callable[[str], None] | None = None,
+    ):
+        """`dates` (from `find_dates`) puts chunks dated within the range first (and those that
+        name it); with none of those, all dates are searched and `on_note` is told."""
+        self._require_content(principal)
+        hits, note = retrieve(
+            query, principal=principal, index=self.index, k=k, narrowing=narrowing, dates=dates, mode=mode
+        )
+        if note and on_note:
+            on_note(note)
+        self.audit.record(
+            principal=principal, action="search", question=query, hits=hits, actor=actor, channel=channel
+        )
+        return hits
+
+    def ask(
+        self,
+        question: str,
+        *,
+        principal: Principal,
+        k: int | None = None,
+        narrowing: Narrowing = NO_NARROWING,
+        on_token: Callable[[str], None] | None = None,
+        actor: str | None = None,
+        channel: str = "cli",
+        dates: DateRange | None = None,
+    ) -> Answer:
+        """`dates` (from `find_dates`) keeps only chunks dated within the range; the answer
+        says which range was applied."""
+        self._require_content(principal)
+        answer = answer_question(
+            question,
+            principal=principal,
+            index=self.index,
+            model=self.model,
+            k=k or self.settings.k,
+            narrowing=narrowing,
+            dates=dates,
+            max_tokens=self.settings.max_answer_tokens,
+            on_token=on_token,
+            prompt_key=self.prompt_key,
+        )
+        self.audit.record(
+            principal=principal,
+            action="ask",
+            question=question,
+            hits=answer.hits,
+            actor=actor,
+            channel=channel,
+        )
+        return answer
+
+    @staticmethod
+    def find_dates(question: str, *, now: datetime | None = None) -> DateRange | None:
+        """The date range a question's time expressions name ("last week", "in March 2024"),
+        relative to `now` (default: the local time), or None."""
+        return find_dates(question, now or local_now())
+
+    def show(self, source: str, *, principal: Principal, actor: str | None = None, channel: str = "cli"):
+        """The readable chunks of one source, in order. A source the principal may not read
+        and one that does not exist give the same empty result."""
+        source_ids = {source}
+        if "://" not in source:
+            path = Path(source).expanduser().resolve().as_posix()
+            source_ids.add(f"file:{path}")
+            source_ids.update(self.ledger.inside(path))  # a mailbox file: its messages
+        source_ids.update(self.ledger.with_uri(source))  # a citation: narrows only, search decides
+        hits = self.index.search(
+            None, principal=principal, k=10_000, narrowing=Narrowing(source_ids=frozenset(source_ids))
+        )
+        self.audit.record(
+            principal=principal, action="show", question=source, hits=hits, actor=actor, channel=channel
+        )
+        return hits
+
+    def export(self, *, principal: Principal, actor: str | None = None, channel: str = "cli"):
+        """Every chunk `principal` may read, source by source, in document order."""
+        source_ids = self.index.readable_source_ids(principal=principal)
+        for start in range(0, len(source_ids), 100):
+            batch = frozenset(source_ids[start : start + 100])
+            hits = self.index.search(
+                None, principal=principal, k=10**9, narrowing=Narrowing(source_ids=batch)
+            )
+            self.audit.record(
+                principal=principal, action="export", question="", hits=hits, actor=actor, channel=channel
+            )
+            yield from hits
+
+    def status(self, *, principal: Principal) -> dict[str, Any]:
+        visible = self.index.count(principal=principal)
+        out: dict[str, Any] = {
+            "home": str(self.paths.root),
+            "policy": self.policy.origin,
+            "principal": principal.name,
+            "indexed": visible,
+            "models": {
+                "embedding": self.embedder.name,
+                "llm": self.settings.llm_url or self.settings.llm_model or _default_model_name(),
+            },
+        }
+        if principal.admin:
+            # Ledger figures span every label: for admins only.
+            out["ledger"] = self.ledger.counts()
+            out["roots"] = [{"root": r, "connector": c, "last_ingest": t} for r, c, t in self.ledger.roots()]
+            out["failures"] = [
+                {"source": r.uri, "reason": r.error} for r in self.ledger.records(status="failed")
+            ]
+        return out
+
+    def _require_content(self, principal: Principal) -> None:
+        if self.index.count(principal=principal)["chunks"] == 0:
+            raise EmptyIndex(
+                "nothing you can read is indexed yet: run `memex ingest PATH` first"
+                + ("" if principal.known else f" (user {principal.name!r} is not in the policy)")
+            )
+
+
+def _default_model_name() -> str:
+    try:
+        return models.default_model().name
+    except MemexError as exc:
+        return str(exc)
+
+
+def local_now() -> datetime:
+    """Now in the local time zone, as a named zone where one can be found (TZ, /etc/localtime),
+    so that a range crossing a daylight-saving change still starts and ends at local midnight."""
+    now = datetime.now().astimezone()
+    names = [os.environ.get("TZ", "").lstrip(":")]
+    target = os.path.realpath("/etc/localtime")
+    if "/zoneinfo/" in target:
+        names.append(target.split("/zoneinfo/", 1)[1])
+    for name in filter(None, names):
+        try:
+            return now.astimezone(ZoneInfo(name))
+        except (ValueError, ZoneInfoNotFoundError):
+            continue
+    return now
+
+
+def _replace(settings: config.Settings, **changes: Any) -> config.Settings:
+    from dataclasses import replace
+
+    return replace(settings, **changes)

@@ -1,0 +1,521 @@
+"""The `memex` command line. Every command has --json; long work shows progress on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from memex.cli.daemon import register as register_daemon_commands
+from memex.cli.eval import eval_command
+from memex.cli.models import models_app
+from memex.cli.output import AS_USER, JSON, plain_help
+from memex.cli.output import emit as _emit
+from memex.cli.output import fail as _fail
+from memex.cli.service import serve, token_app, users_app
+from memex.errors import MemexError
+
+app = typer.Typer(
+    name="memex",
+    help="Ask questions of your own archives, privately, on your own machine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+policy_app = typer.Typer(help="Check and explain access policies.", no_args_is_help=True)
+
+_state: dict[str, Any] = {"policy": None}
+
+NO_DATES = typer.Option(
+    False,
+    "--no-dates",
+    help='Do not read time expressions in the question ("last week", "in March 2024") as a date filter.',
+)
+
+
+@app.callback()
+def main(
+    policy: Optional[Path] = typer.Option(
+        None,
+        "--policy",
+        envvar="MEMEX_POLICY",
+        help="Use this policy file instead of MEMEX_HOME/policy.yaml.",
+    ),
+) -> None:
+    """memex keeps its index, ledger, policy and audit log in MEMEX_HOME (default: your user data
+    folder, e.g. ~/.local/share/memex)."""
+    _state["policy"] = policy
+
+
+def _open(**kwargs: Any):
+    from memex.api.wiring import Memex
+
+    return Memex.open(policy_path=_state["policy"], **kwargs)
+
+
+def _read(command: str, params: dict[str, Any], as_user: Optional[str], **hooks: Any) -> Any:
+    """A read command's JSON: from the daemon while one owns the store, else from our own Memex
+    (memex.api.commands builds it either way)."""
+    from memex.api import commands as reads
+
+    served, result = reads.through_daemon(command, params, as_user=as_user, policy=_state["policy"], **hooks)
+    if served:
+        return result
+    with _open(model_path=params.get("model")) as memex:
+        principal, actor = memex.cli_principal(as_user)
+        return reads.run(memex, command, params, principal=principal, actor=actor, channel="cli", **hooks)
+
+
+def _note(line: str) -> None:
+    typer.secho(line, err=True, dim=True)
+
+
+@app.command()
+def init(
+    policy: Optional[str] = typer.Option(
+        None, "--policy", help="A policy file, or the name of a bundled one (personal.yaml, company.yaml)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace the policy already in MEMEX_HOME."),
+    as_json: bool = JSON,
+) -> None:
+    """Create MEMEX_HOME with a policy (the bundled personal policy unless --policy)."""
+    from memex import config
+    from memex.access.policyfile import load_policy
+
+    try:
+        paths = config.Paths(config.home())
+        source = None
+        if policy:
+            source = Path(policy) if Path(policy).exists() else config.bundled_policy(policy)
+            load_policy(source)  # refuse an invalid policy before copying it
+        written = config.initialise(paths, policy=source, force=force)
+    except MemexError as exc:
+        _fail(exc, as_json)
+    result = {"home": str(paths.root), "policy": str(paths.policy), "written": written}
+    if as_json:
+        _emit(result)
+    elif written:
+        typer.echo(f"Initialised {paths.root} with policy {source or 'personal.yaml (bundled)'}")
+    else:
+        typer.echo(f"{paths.root} already has a policy ({paths.policy}); use --force to replace it")
+
+
+@app.command()
+def ingest(
+    paths: list[str] = typer.Argument(..., help="Files, folders (recursively) or source URIs."),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Try unchanged files that failed before again."
+    ),
+    option: list[str] = typer.Option(
+        [],
+        "--option",
+        "-o",
+        metavar="KEY=VALUE",
+        help="An option for the connector (repeatable), e.g. -o workspace=acme or -o window_gap_minutes=60.",
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Index files and folders. Unchanged files are skipped; files deleted from an ingested
+    folder are removed. Exit code 2 if some files could not be indexed."""
+    from memex.ingest.progress import RichProgress
+
+    try:
+        options = _options(option)
+        with _open(writable=True) as memex, RichProgress(enabled=not as_json) as progress:
+            report = memex.ingest(
+                paths, progress=progress, retry_failed=retry_failed, options=options
+            )
+    except MemexError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit(report.to_json())
+    else:
+        _print_report(report)
+    if not report.ok:
+        raise typer.Exit(2)
+
+
+def _options(pairs: list[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise MemexError(f"--option wants KEY=VALUE, got {pair!r}")
+        options[key.strip()] = value
+    return options
+
+
+def _print_report(report) -> None:
+    typer.echo(
+        f"Indexed {len(report.indexed)} source(s), {report.unchanged} unchanged, "
+        f"{len(report.failures)} not indexed, {len(report.removed)} removed; "
+        f"chunks: {report.chunks_added} added, {report.chunks_removed} removed "
+        f"({report.seconds:.1f}s)."
+    )
+    if report.relabelled:
+        typer.echo(f"Relabelled {report.relabelled} unchanged source(s) under the current policy.")
+    for failure in report.failures:
+        typer.secho(f"  {failure.kind}: {failure.uri}: {failure.reason}", fg=typer.colors.YELLOW)
+    for removed in report.removed:
+        typer.echo(f"  removed: {removed}")
+    for skipped, kept in report.duplicates:
+        typer.echo(f"  duplicate: {skipped}: the same source as {kept} (found first, kept)")
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="What to look for."),
+    k: int = typer.Option(10, "-k", metavar="N", help="How many hits."),
+    mode: str = typer.Option("hybrid", "--mode", help="hybrid, dense (embeddings) or lexical (BM25)."),
+    no_dates: bool = NO_DATES,
+    as_user: Optional[str] = AS_USER,
+    as_json: bool = JSON,
+) -> None:
+    """Ranked passages for QUERY, without the language model. Time expressions in QUERY ("last
+    week", "in March 2024") keep only passages of those dates (the range is shown on stderr)."""
+    try:
+        params = {"query": query, "k": k, "mode": mode, "no_dates": no_dates}
+        hits = _read("search", params, as_user, on_note=_note)
+    except MemexError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit(hits)
+        return
+    if not hits:
+        typer.echo("No matches.")
+    for n, hit in enumerate(hits, start=1):
+        where = (
+            hit["source"]
+            + (f" > {hit['section']}" if hit["section"] else "")
+            + (f" (page {hit['page']})" if hit["page"] else "")
+        )
+        typer.secho(f"{n}. {where}  [{', '.join(hit['labels']) or 'no labels'}]", bold=True)
+        snippet = " ".join(hit["text"].split())
+        typer.echo(f"   {snippet[:300]}{'…' if len(snippet) > 300 else ''}")
+
+
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="Your question."),
+    k: Optional[int] = typer.Option(
+        None, "-k", metavar="N", help="How many passages to give the model (default 5)."
+    ),
+    model: Optional[str] = typer.Option(
+        None, "--model", metavar="NAME|PATH.gguf", help="A model of `memex models`, or any GGUF file."
+    ),
+    no_dates: bool = NO_DATES,
+    as_user: Optional[str] = AS_USER,
+    as_json: bool = JSON,
+) -> None:
+    """Answer QUESTION from your archives with the local model, citing numbered sources. Time
+    expressions in QUESTION ("next Tuesday", "last week") keep only sources of those dates."""
+
+    def on_token(piece: str) -> None:
+        typer.echo(piece, nl=False)
+        sys.stdout.flush()
+
+    try:
+        params = {"question": question, "k": k, "model": model, "no_dates": no_dates}
+        answer = _read(
+            "ask", params, as_user, on_token=None if as_json else on_token, on_note=None if as_json else _note
+        )
+    except MemexError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit(answer)
+        return
+    typer.echo("")
+    if answer["citations"]:
+        typer.secho("\nSources:", bold=True)
+        for citation in answer["citations"]:
+            where = [citation["source"], citation["section"] or None]
+            where.append(f"page {citation['page']}" if citation["page"] is not None else None)
+            typer.echo(f"[{citation['n']}] {', '.join(w for w in where if w)}")
+    if answer["evidence"]:
+        typer.secho("\nEvidence:", bold=True)
+        for item in answer["evidence"]:
+            typer.echo(f"[{item['n']}] {item['sentence']}")
+
+
+@app.command()
+def show(
+    source: str = typer.Argument(..., help="A path or source id, as listed by search."),
+    as_user: Optional[str] = AS_USER,
+    as_json: bool = JSON,
+) -> None:
+    """Print the indexed text of one source (if you may read it)."""
+    try:
+        hits = _read("show", {"source": source}, as_user)
+    except MemexError as exc:
+        _fail(exc, as_json)
+    if not hits:
+        message = f"no source {source!r} that you can read"
+        if as_json:
+            _emit({"error": message, "type": "NotFound"})
+        else:
+            typer.secho(f"memex: {message}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(1)
+    if as_json:
+        _emit(hits)
+        return
+    for hit in hits:
+        typer.echo(hit["text"] + "\n")
+
+
+@app.command()
+def export(as_user: Optional[str] = AS_USER) -> None:
+    """Write every chunk you can read to stdout as JSON lines (text, source, labels)."""
+    try:
+        _read("export", {}, as_user, on_item=lambda hit: typer.echo(json.dumps(hit, ensure_ascii=False)))
+    except MemexError as exc:
+        _fail(exc, False)
+
+
+@app.command()
+def status(as_user: Optional[str] = AS_USER, as_json: bool = JSON) -> None:
+    """What is indexed (that you can read), where the data lives, which models are used."""
+    try:
+        info = _read("status", {}, as_user)
+    except MemexError as exc:
+        _fail(exc, as_json)
+    loose = _warn_loose_home()
+    if loose:
+        info["loose_permissions"] = loose
+    if as_json:
+        _emit(info)
+        return
+    indexed = info["indexed"]
+    typer.echo(f"Home:    {info['home']}")
+    typer.echo(f"Policy:  {info['policy']}")
+    typer.echo(f"As:      {info['principal']}")
+    typer.echo(f"Models:  embeddings {info['models']['embedding']}; answers {info['models']['llm']}")
+    if "ledger" in info:  # an admin: what is indexed in all, beside what this user reads
+        ledger = info["ledger"]
+        in_all = ", ".join(f"{n} {status}" for status, n in sorted(ledger.items()))
+        typer.echo(f"Sources: {sum(ledger.values())} in the ledger ({in_all})")
+    typer.echo(
+        f"You read: {indexed['sources']} source(s), {indexed['chunks']} chunk(s)"
+        + (f" as {info['principal']}" if "ledger" in info else "")
+    )
+    for label, count in sorted(indexed["by_label"].items()):
+        typer.echo(f"  label {label}: {count} chunk(s)")
+    for level, count in sorted(indexed["by_level"].items()):
+        typer.echo(f"  level {level}: {count} chunk(s)")
+    if "failures" in info:
+        for root in info["roots"]:
+            typer.echo(f"Root:    {root['root']} ({root['connector']})")
+        failures = info["failures"]
+        if failures:
+            typer.echo(f"Not indexed: {len(failures)}")
+            for failure in failures[:SHOWN_FAILURES]:
+                typer.echo(f"  {failure['source']}: {failure['reason']}")
+            if len(failures) > SHOWN_FAILURES:
+                typer.echo(
+                    f"  ... and {len(failures) - SHOWN_FAILURES} more: memex status --json lists them all"
+                )
+
+
+SHOWN_FAILURES = 10
+
+
+def _warn_loose_home() -> list[str]:
+    """Warn (stderr) about what other accounts may read or write in MEMEX_HOME; those paths."""
+    from memex import config
+    from memex.store import filemodes
+
+    paths = config.Paths(config.home())
+    try:
+        socket_mode = config.load_settings(paths).socket_mode
+    except MemexError:
+        socket_mode = 0o600
+    warning = filemodes.warning(paths.root, socket_mode=socket_mode)
+    if warning:
+        typer.secho(warning, err=True, fg=typer.colors.YELLOW)
+    return filemodes.loose_paths(paths.root, socket_mode=socket_mode) if warning else []
+
+
+@app.command()
+def forget(
+    target: Optional[str] = typer.Argument(None, help="A path, folder, URI or source id."),
+    purge: bool = typer.Option(
+        True, "--purge/--no-purge", help="Compact the stores so the text cannot be recovered (default)."
+    ),
+    as_json: bool = JSON,
+) -> None:
+    """Remove a source (or everything under a folder) from the index and the ledger, leaving
+    nothing recoverable on disk. `memex forget --purge` alone compacts after earlier deletions."""
+    try:
+        if target is None and not purge:
+            raise MemexError("name what to forget, or pass --purge to compact the stores")
+        with _open(writable=True) as memex:
+            sources, chunks = memex.ingestor().forget(target) if target is not None else ([], 0)
+            if purge:
+                memex.ingestor().purge()
+    except MemexError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit({"removed_sources": sources, "removed_chunks": chunks, "purged": purge})
+    elif target is None:
+        typer.echo("Compacted the stores.")
+    elif sources:
+        typer.echo(f"Removed {len(sources)} source(s) and {chunks} chunk(s).")
+    else:
+        typer.echo(f"Nothing indexed matches {target}.")
+
+
+@app.command()
+def reindex(as_json: bool = JSON) -> None:
+    """Rebuild the index from the ledger's sources (after a model change or a damaged store)."""
+    from memex.ingest.progress import RichProgress
+
+    try:
+        with _open(writable=True) as memex, RichProgress(enabled=not as_json) as progress:
+            report = memex.rebuild(progress=progress)
+    except MemexError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit(report.to_json())
+    else:
+        _print_report(report)
+    if not report.ok:
+        raise typer.Exit(2)
+
+
+@app.command()
+def relabel(as_json: bool = JSON) -> None:
+    """Apply the current policy to everything stored, in place (no re-embedding)."""
+    try:
+        with _open(writable=True) as memex:
+            changed, refused = memex.ingestor().relabel()
+    except MemexError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit({"relabelled": changed, "removed": [{"source": f.uri, "reason": f.reason} for f in refused]})
+        return
+    typer.echo(f"Relabelled {changed} source(s); removed {len(refused)} that no rule matches any more.")
+    for failure in refused:
+        typer.echo(f"  removed: {failure.uri}")
+
+
+@app.command()
+def audit(
+    limit: int = typer.Option(50, "--limit", help="How many entries, newest first."),
+    as_user: Optional[str] = AS_USER,
+    as_json: bool = JSON,
+) -> None:
+    """Read the audit log (admins see everything, others their own entries)."""
+    try:
+        with _open() as memex:
+            principal, _ = memex.cli_principal(as_user)
+            entries = memex.audit.entries(reader=principal, limit=limit)
+    except MemexError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit([e.to_json() for e in entries])
+        return
+    import datetime as dt
+
+    for entry in entries:
+        when = dt.datetime.fromtimestamp(entry.time).isoformat(timespec="seconds")
+        typer.echo(
+            f"{when} {entry.actor} [{entry.channel} {entry.action}] {entry.question!r} -> {len(entry.chunk_ids)} chunk(s)"
+        )
+
+
+@policy_app.command("check")
+def policy_check(
+    path: Optional[Path] = typer.Argument(None, help="Policy file (default: the one in use)."),
+    as_json: bool = JSON,
+) -> None:
+    """Validate a policy and run its decision table (`cases`)."""
+    from memex import config
+    from memex.access.policycheck import run_cases
+    from memex.access.policyfile import load_policy
+
+    try:
+        policy = load_policy(path or _state["policy"] or config.Paths(config.home()).policy)
+    except MemexError as exc:
+        _fail(exc, as_json)
+    results = run_cases(policy)
+    failed = [r for r in results if not r.passed]
+    if as_json:
+        _emit({"policy": policy.origin, "cases": len(results), "failed": [r.to_json() for r in failed]})
+    else:
+        typer.echo(f"{policy.origin}: valid; {len(results) - len(failed)}/{len(results)} case(s) pass.")
+        for r in failed:
+            typer.secho(f"  FAIL {r.describe()}", fg=typer.colors.RED)
+    if failed:
+        raise typer.Exit(1)
+
+
+@policy_app.command("explain")
+def policy_explain(
+    user: str = typer.Argument(..., help="A policy user."),
+    source: str = typer.Argument(..., help="A path, or a source id as stored in the ledger."),
+    as_json: bool = JSON,
+) -> None:
+    """Why USER can or cannot see SOURCE: which rules label it, which roles grant what (admins)."""
+    from memex.access.policycheck import explain
+
+    try:
+        with _open() as memex:
+            principal, _ = memex.cli_principal(None)
+            if not principal.admin:
+                raise MemexError("only an admin may explain the policy")
+            result = explain(memex.policy, memex.ledger, user, source)
+    except MemexError as exc:
+        _fail(exc, as_json)
+    if as_json:
+        _emit(result)
+        return
+    typer.echo(result["summary"])
+    for line in result["details"]:
+        typer.echo(f"  {line}")
+
+
+app.command("eval")(eval_command)
+app.command("serve")(serve)
+register_daemon_commands(app)  # memex watch, memex daemon start|stop|status
+app.add_typer(models_app, name="models")
+app.add_typer(users_app, name="users")
+app.add_typer(token_app, name="token")
+app.add_typer(policy_app, name="policy")
+# --help lists the commands in the order people use them.
+ORDER = ["init", "ingest", "ask", "search", "show", "status", "export", "watch", "forget", "reindex"]
+ORDER += ["relabel", "serve", "audit", "eval"]
+app.registered_commands.sort(
+    key=lambda c: (
+        ORDER.index(c.name or c.callback.__name__) if (c.name or c.callback.__name__) in ORDER else 99
+    )
+)
+plain_help()
+
+
+def run() -> None:
+    import os
+
+    try:
+        app()
+    except BrokenPipeError:
+        # `memex ask ... | head`: the reader has what it wanted. Exit as a program killed by
+        # SIGPIPE would (128 + 13), silently, without Python's complaint when stdout is flushed.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise SystemExit(141) from None
+    except Exception as exc:  # a bug: say so briefly; MEMEX_DEBUG=1 shows the traceback
+        if os.environ.get("MEMEX_DEBUG"):
+            raise
+        typer.secho(
+            f"memex: unexpected error: {type(exc).__name__}: {exc}\n"
+            "Run again with MEMEX_DEBUG=1 for the full traceback, and please report it.",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    run()

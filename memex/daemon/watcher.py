@@ -1,0 +1,453 @@
+"""The watcher: keeps the index equal to the watched folders, and answers reads meanwhile.
+
+One loop does all the writing, in this order of business:
+- on start, and every `watch_reconcile_minutes`, and whenever events may have been lost (the
+  kernel's queue overflowed, a folder came back), a *reconcile*: the folder is ingested as a
+  whole, which costs a stat per unchanged file and repairs whatever a crash or missed events left
+  (sources changed, added or deleted while nobody watched; pending writes; orphan chunks);
+- in between, the paths that settled (memex.daemon.watch) are read again, in batches, with
+  `Ingestor.update_paths`: as part of their watched folder, so deletions, both ends of a move
+  and folder moves come out right.
+Parsing runs in the sandboxed parser processes (memex.ingest.sandbox): a file that hangs or eats memory
+is killed, recorded as failed with its reason (`memex status` lists it) and tried again only
+when it changes. Anything else that goes wrong with a batch is logged and the loop goes on; the
+next reconcile repairs what the batch left.
+
+Reads (`memex search/ask/show/status/export` from other terminals) arrive on the socket
+(memex.daemon.rpc) and run on a second view of the store (its own SQLite connections, so readers see
+committed writes only), one at a time, for the principal the kernel vouches for.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from memex.api import commands as reads
+from memex.daemon.rpc import Peer, Send, error_frame
+from memex.daemon.watch import Debouncer, Ignore, Observers, coalesce, target_for
+from memex.errors import MemexError
+from memex.ingest.pipeline import IngestReport
+
+log = logging.getLogger("memex.daemon.watcher")
+
+Emit = Callable[[dict[str, Any]], None]
+MISSING_RECHECK_SECONDS = 5.0
+ERROR_RETRY_SECONDS = 30.0
+
+
+class Stopping(Exception):
+    """Raised inside a long ingest when the daemon is asked to stop: it stops between files."""
+
+
+class Service:
+    def __init__(self, memex, reader, *, folders: list[str], emit: Emit = lambda event: None) -> None:
+        settings = memex.settings
+        self.memex = memex  # writable: owns the store
+        self.reader = reader  # the same store through other connections, for reads
+        self.emit = emit
+        self.ignore = Ignore(tuple(settings.ignore))
+        self.wake = threading.Event()
+        quiet = settings.watch_quiet_seconds
+        self.debouncer = Debouncer(quiet=quiet, open_quiet=max(2.0, 10 * quiet), wakeup=self.wake)
+        self.observers = Observers(
+            self.debouncer,
+            self.ignore,
+            poll_seconds=settings.watch_poll_seconds,
+            polling=settings.watch_polling,
+            on_overflow=self.request_reconcile,
+            on_note=lambda root, message: self._emit("note", root=root, message=message),
+        )
+        self.roots: list[str] = outermost(_root(folder) for folder in folders)
+        self.period = settings.watch_reconcile_minutes * 60
+        self.stopping = threading.Event()
+        self.idle = threading.Event()  # set while the loop waits with nothing pending or due
+        self.read_lock = threading.Lock()
+        self._due: dict[str, float] = {}  # roots to reconcile, and when
+        self._due_lock = threading.Lock()
+        self._claims_cache: dict[str, bool] = {}
+        self.started = time.time()
+        self.busy: str | None = None
+        self.counts = {"batches": 0, "reconciles": 0, "indexed": 0, "removed": 0, "failed": 0, "errors": 0}
+        self.last: dict[str, Any] | None = None
+        self._known_failures: set[tuple[str, str]] = set()
+        self._owner_uid = os.getuid()
+
+    # -- control -------------------------------------------------------------------------------
+    def request_reconcile(self, root: str | None = None, *, after: float = 0.0) -> None:
+        with self._due_lock:
+            for target in [root] if root else list(self.roots):
+                when = time.monotonic() + after
+                self._due[target] = min(self._due.get(target, when), when)
+        self.wake.set()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    def add(self, folder: str) -> str:
+        root = _root(folder)
+        if not os.path.isdir(root):
+            raise MemexError(
+                f"{folder}: not a folder (memex watch keeps folders current; use memex ingest for files)"
+            )
+        if any(root == r or root.startswith(r.rstrip(os.sep) + os.sep) for r in self.roots):
+            return root  # watched already, itself or as part of a watched folder
+        for inner in [r for r in self.roots if r.startswith(root.rstrip(os.sep) + os.sep)]:
+            self.remove(inner)  # the new folder covers it
+        self.roots.append(root)
+        self._start(root)
+        self.request_reconcile(root)
+        return root
+
+    def remove(self, folder: str) -> str:
+        root = _root(folder)
+        if root in self.roots:
+            self.roots.remove(root)
+            self.observers.stop(root)
+            self.debouncer.discard_within(root)
+            with self._due_lock:
+                self._due.pop(root, None)
+        return root
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self) -> None:
+        for root in self.roots:
+            self._start(root)
+        self._emit("started", pid=os.getpid(), home=str(self.memex.paths.root), watched=self._watched())
+        self.request_reconcile()
+        next_period = time.monotonic() + self.period
+        next_missing = time.monotonic() + MISSING_RECHECK_SECONDS
+        try:
+            while not self.stopping.is_set():
+                now = time.monotonic()
+                if now >= next_period:
+                    self.request_reconcile()
+                    next_period = now + self.period
+                if now >= next_missing:
+                    self._recheck_missing()
+                    next_missing = now + MISSING_RECHECK_SECONDS
+                self._keep_labels_current()
+                self._reconcile_due()
+                if self.stopping.is_set():
+                    break
+                ready = self.debouncer.ready()
+                if ready:
+                    self._process(ready)
+                    continue
+                waits = [next_period - now, next_missing - now, self._next_due() - now]
+                pending = self.debouncer.due()
+                if pending is not None:
+                    waits.append(pending)
+                elif waits[2] == float("inf"):
+                    self.idle.set()
+                self.wake.wait(max(0.01, min(waits)))
+                self.wake.clear()
+                self.idle.clear()
+        except Stopping:
+            pass
+        finally:
+            self.observers.close()
+            self._emit("stopped")
+
+    def _keep_labels_current(self) -> None:
+        """A policy edit is relabelled here, online, in the writing loop (a read that notices it
+        wakes the loop; meanwhile the index's last check already applies the policy in force)."""
+        try:
+            relabelled = self.memex.keep_labels_current()
+        except Exception as exc:  # the loop goes on; the next turn tries again
+            log.exception("relabelling after a policy change failed")
+            self._emit("error", kind="relabel", error=str(exc))
+            return
+        if relabelled:
+            self._emit("relabelled", sources=relabelled)
+
+    def _start(self, root: str) -> None:
+        watch = self.observers.start(root)
+        self._emit("watching", root=root, mode=watch.mode, reason=watch.reason)
+
+    def _recheck_missing(self) -> None:
+        for root in self.roots:
+            watch = self.observers.watches.get(root)
+            if watch is not None and watch.mode == "missing" and os.path.isdir(root):
+                self._start(root)
+                self.request_reconcile(root)
+
+    def _next_due(self) -> float:
+        with self._due_lock:
+            return min(self._due.values(), default=float("inf"))
+
+    def _reconcile_due(self) -> None:
+        now = time.monotonic()
+        with self._due_lock:
+            due = [root for root, when in self._due.items() if when <= now]
+            for root in due:
+                del self._due[root]
+        for root in due:
+            if root in self.roots and not self.stopping.is_set():
+                self._reconcile(root)
+
+    def _reconcile(self, root: str) -> None:
+        """Compare the whole folder with the ledger and fix every difference."""
+        if not os.path.isdir(root):
+            self._missing(root)
+            return
+        self._guarded(
+            root, "reconcile", lambda: self.memex.ingest([root], progress=self._progress())
+        )
+        self.counts["reconciles"] += 1
+
+    def _missing(self, root: str) -> None:
+        watch = self.observers.watches.get(root)
+        if watch is None or watch.mode != "missing":
+            self.observers.start(root)  # records it as missing
+            self._emit(
+                "watching",
+                root=root,
+                mode="missing",
+                reason="the folder is gone or not mounted; its sources stay indexed until it is back "
+                "(memex forget removes them)",
+            )
+
+    def _process(self, paths: list[str]) -> None:
+        """Read the settled paths again, folder by watched folder."""
+        by_root: dict[str, list[str]] = {}
+        for path in paths:
+            root = self._root_of(path)
+            if root is not None:
+                by_root.setdefault(root, []).append(path)
+        for root, inside in by_root.items():
+            if self.stopping.is_set():
+                return
+            if not os.path.isdir(root) or root in inside:
+                self._reconcile(root)  # the folder itself was deleted, moved or replaced
+                continue
+            targets = self._targets(root, inside)
+            self._guarded(
+                root,
+                "batch",
+                lambda root=root, targets=targets: self.memex.ingestor().update_paths(
+                    root, targets, progress=self._progress(), options=self.memex.ignore_option()
+                ),
+                paths=len(inside),
+            )
+            self.counts["batches"] += 1
+
+    def _targets(self, root: str, paths: list[str]) -> list[str]:
+        self._claims_cache.clear()
+        if self._claimed(root):
+            return [root]  # a watched Maildir or chat export is read as a whole
+        return coalesce(target_for(root, path, self._claimed) for path in paths)
+
+    def _claimed(self, folder: Path | str) -> bool:
+        key = str(folder)
+        if key not in self._claims_cache:
+            from memex.ingest.plugins import connectors
+
+            path = Path(folder)
+            self._claims_cache[key] = path.is_dir() and any(
+                c.name != "files" and c.claims_folder(path) for c in connectors()
+            )
+        return self._claims_cache[key]
+
+    def _root_of(self, path: str) -> str | None:
+        best = None
+        for root in self.roots:
+            if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
+                if best is None or len(root) > len(best):
+                    best = root
+        return best
+
+    def _guarded(self, root: str, kind: str, work: Callable[[], IngestReport], **extra: Any) -> None:
+        """Run one batch or reconcile; whatever goes wrong is logged, and that folder is
+        reconciled again a little later. Only a request to stop ends the loop."""
+        self.busy = f"{kind} {root}"
+        started = time.monotonic()
+        try:
+            report = work()
+        except Stopping:
+            raise
+        except Exception as exc:  # the daemon never dies of one batch
+            self.counts["errors"] += 1
+            log.exception("%s of %s failed", kind, root)
+            self._emit("error", root=root, message=f"{kind} failed: {type(exc).__name__}: {exc}")
+            self.request_reconcile(root, after=ERROR_RETRY_SECONDS)
+            return
+        finally:
+            self.busy = None
+        self._report(kind, root, report, time.monotonic() - started, **extra)
+
+    def _report(self, kind: str, root: str, report: IngestReport, seconds: float, **extra: Any) -> None:
+        new_failures = []
+        for failure in report.failures:
+            key = (failure.uri, failure.reason)
+            if key not in self._known_failures:
+                self._known_failures.add(key)
+                new_failures.append({"source": failure.uri, "kind": failure.kind, "reason": failure.reason})
+        self.counts["indexed"] += len(report.indexed)
+        self.counts["removed"] += len(report.removed)
+        self.counts["failed"] += len(new_failures)
+        event = {
+            "root": root,
+            **extra,
+            "indexed": report.indexed,
+            "removed": report.removed,
+            "failed": new_failures,
+            "unchanged": report.unchanged,
+            "chunks_added": report.chunks_added,
+            "chunks_removed": report.chunks_removed,
+            "seconds": round(seconds, 3),
+        }
+        self.last = {"event": kind, "time": time.time(), **event}
+        if kind == "batch" or report.indexed or report.removed or new_failures:
+            self._emit(kind, **event)
+
+    def _progress(self) -> _Progress:
+        return _Progress(self)
+
+    # -- status and requests ----------------------------------------------------------------------
+    def _watched(self) -> list[dict[str, str]]:
+        out = []
+        for root in self.roots:
+            watch = self.observers.watches.get(root)
+            out.append(
+                {
+                    "root": root,
+                    "mode": watch.mode if watch else "starting",
+                    "reason": watch.reason if watch else "",
+                }
+            )
+        return out
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "home": str(self.memex.paths.root),
+            "started": self.started,
+            "uptime_seconds": round(time.time() - self.started, 1),
+            "watched": self._watched(),
+            "queue": len(self.debouncer),
+            "busy": self.busy,
+            "counts": dict(self.counts),
+            "last": self.last,
+            "memory_mb": rss_mb(),
+        }
+
+    def handle(self, request: dict[str, Any], peer: Peer, send: Send) -> None:
+        """One request from the socket (memex.daemon.rpc). Runs in the connection's thread."""
+        try:
+            send({"result": self._answer(request, peer, send)})
+        except MemexError as exc:
+            send(error_frame(exc))
+        except Exception as exc:  # a bug: the caller gets a reason, the daemon goes on
+            log.exception("request %r failed", request.get("command"))
+            send(
+                {
+                    "error": f"internal error: {type(exc).__name__}: {exc}",
+                    "type": "InternalError",
+                    "exit_code": 1,
+                }
+            )
+
+    def _answer(self, request: dict[str, Any], peer: Peer, send: Send) -> Any:
+        command = request.get("command")
+        params = request.get("params") or {}
+        as_user = request.get("as_user")
+        if not isinstance(params, dict) or not (as_user is None or isinstance(as_user, str)):
+            raise MemexError("malformed request")
+        if command == "ping":
+            return {"pid": os.getpid(), "home": str(self.memex.paths.root)}
+        policy = params.pop("policy", None)
+        if policy is not None and os.path.realpath(str(policy)) != os.path.realpath(
+            self.reader.policy.origin
+        ):
+            raise MemexError(
+                f"the memex daemon answers with the policy {self.reader.policy.origin}; stop it "
+                f"(memex daemon stop) to use another one"
+            )
+        with self.read_lock:
+            if self.reader.labels_stale():
+                self.wake.set()  # the loop relabels; the index's last check covers this read
+            principal, actor = self.reader.cli_principal(as_user, os_user=peer.user)
+            if command in reads.COMMANDS:
+                return reads.run(
+                    self.reader,
+                    command,
+                    params,
+                    principal=principal,
+                    actor=actor,
+                    channel="daemon",
+                    on_token=lambda piece: send({"token": piece}),
+                    on_item=lambda item: send({"item": item}),
+                    on_note=lambda note: send({"note": note}),
+                )
+        owner = peer.uid == self._owner_uid or principal.admin
+        if command == "daemon-status":
+            if not owner:
+                return {"pid": os.getpid(), "running": True}
+            return self.status()
+        if command in ("watch", "unwatch"):
+            if not owner:
+                raise MemexError("only the daemon's owner or an admin may change what it watches")
+            folders = params.get("folders")
+            if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
+                raise MemexError("folders must be a list of paths")
+            changed = [self.add(f) if command == "watch" else self.remove(f) for f in folders]
+            self._remember()
+            return {"folders": changed, "watched": self._watched()}
+        raise MemexError(f"unknown command {command!r}")
+
+    def _remember(self) -> None:
+        from memex import config
+
+        config.save_watched(self.memex.paths, list(self.roots))
+
+    def _emit(self, event: str, **fields: Any) -> None:
+        try:
+            self.emit({"event": event, "time": round(time.time(), 3), **fields})
+        except Exception:  # a broken terminal must not stop the watcher
+            log.exception("could not report %s", event)
+
+
+class _Progress:
+    """Ingest's progress: feeds the status line, and stops a long ingest between files when the
+    daemon is asked to stop (never in the middle of writing a batch)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    def begin(self, stage: str, total: int | None) -> None:
+        self.service.busy = stage
+
+    def advance(self, stage: str, n: int = 1) -> None:
+        if self.service.stopping.is_set() and stage.startswith("reading"):
+            raise Stopping()
+
+
+def _root(folder: str) -> str:
+    return os.path.normpath(os.path.abspath(os.path.expanduser(folder)))
+
+
+def outermost(folders) -> list[str]:
+    """The folders, without those inside another one of them (watching the outer covers them)."""
+    out: list[str] = []
+    for folder in sorted(set(folders)):
+        if not any(folder == o or folder.startswith(o.rstrip(os.sep) + os.sep) for o in out):
+            out.append(folder)
+    return out
+
+
+def rss_mb(pid: int | str = "self") -> float | None:
+    """Resident memory of a process, in MB (Linux)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
+        return None
+    return None

@@ -1,0 +1,523 @@
+"""connector -> label (policy) -> parse -> chunk -> embed -> index, recorded in the ledger.
+
+Unchanged sources cost a stat (fingerprint) or a hash; changed ones re-embed only the chunks whose
+text changed; a source that fails is reported with its reason and the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from connectors.links import Scope, is_link_path, resolve, skipped_link
+from memex.access import Access, Policy
+from memex.documents import DEFAULT_MAX_FILE_BYTES, Chunk, Element, SourceDocument, chunk_id_for
+from memex.errors import AccessRefused, ConfigError, ParseError, UnsupportedFormat
+from memex.index import Index
+from memex.ingest.chunking import chunk_elements
+from memex.ingest.plugins import connector_for
+from memex.ingest.sandbox import ParserPool
+from memex.store import filemodes
+from memex.store.labelling import LABELLED_UNDER, rules_digest
+from memex.store.ledger import FAILED, INDEXED, PENDING, Ledger, SourceRecord
+
+EMBED_BATCH_CHUNKS = 256
+
+
+class Progress(Protocol):
+    def begin(self, stage: str, total: int | None) -> None: ...
+    def advance(self, stage: str, n: int = 1) -> None: ...
+
+
+class _Silent:
+    def begin(self, stage: str, total: int | None) -> None:
+        pass
+
+    def advance(self, stage: str, n: int = 1) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class Failure:
+    uri: str
+    reason: str
+    kind: str  # "failed", "unsupported" or "refused"
+
+
+@dataclass
+class IngestReport:
+    indexed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    relabelled: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (uri skipped, uri kept)
+    chunks_added: int = 0
+    chunks_removed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "indexed": len(self.indexed),
+            "unchanged": self.unchanged,
+            "relabelled": self.relabelled,
+            "failed": len(self.failures),
+            "removed": len(self.removed),
+            "chunks_added": self.chunks_added,
+            "chunks_removed": self.chunks_removed,
+            "seconds": round(self.seconds, 3),
+            "indexed_sources": self.indexed,
+            "removed_sources": self.removed,
+            "failures": [{"source": f.uri, "kind": f.kind, "reason": f.reason} for f in self.failures],
+            "duplicates": [{"source": skipped, "same_as": kept} for skipped, kept in self.duplicates],
+        }
+
+
+@dataclass
+class _Candidate:
+    """A source that changed (or is new) and must be parsed."""
+
+    doc: SourceDocument
+    root: str
+    content_hash: str
+    access: Access
+    rules: tuple[str, ...]
+    record: SourceRecord | None
+
+
+@dataclass
+class _Prepared:
+    doc: SourceDocument
+    root: str
+    content_hash: str
+    access: Access
+    rules: tuple[str, ...]
+    chunks: list[Chunk]
+    to_embed: list[Chunk]
+    to_relabel: list[str]
+    to_delete: list[str]
+
+
+class Ingestor:
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        index: Index,
+        ledger: Ledger,
+        pool: ParserPool | None = None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    ) -> None:
+        self.max_file_bytes = max_file_bytes  # larger files are refused before they are read
+        self.policy = policy
+        self.index = index
+        self.ledger = ledger
+        self.pool = pool
+
+    # -- public --------------------------------------------------------------------------
+    def ingest(
+        self,
+        targets: Sequence[str],
+        *,
+        progress: Progress | None = None,
+        retry_failed: bool = False,
+        options: dict[str, Any] | None = None,
+    ) -> IngestReport:
+        progress = progress or _Silent()
+        report = IngestReport()
+        started = time.monotonic()
+        if self._may_have_orphans():
+            self.remove_orphans()
+        own_pool = self.pool is None
+        pool = self.pool or ParserPool()
+        try:
+            for target in targets:
+                self._ingest_target(target, report, progress, retry_failed, options or {}, pool)
+        finally:
+            if own_pool:
+                pool.close()
+        report.seconds = time.monotonic() - started
+        return report
+
+    def forget(self, target: str) -> tuple[list[str], int]:
+        """Remove sources named by `target` (a path, folder, URI or source id)."""
+        resolved = _normalise_target(target)
+        source_ids = self.ledger.find(resolved) or self.ledger.find(target)
+        removed_chunks = 0
+        for source_id in source_ids:
+            removed_chunks += self._remove_source(source_id)
+        self.ledger.drop_root(resolved)
+        return source_ids, removed_chunks
+
+    def purge(self) -> None:
+        """Compact the stores, so that what was removed cannot be read back from free pages."""
+        self.index.compact()
+        filemodes.truncate_wal(self.ledger.db)
+
+    def _may_have_orphans(self) -> bool:
+        """Cheap: a crash leaves a pending source, a lost ledger leaves unequal counts."""
+        if self.ledger.counts().get(PENDING):
+            return True
+        ledger_chunks = self.ledger.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return self.index.sizes() != (ledger_chunks, ledger_chunks)
+
+    def update_paths(
+        self,
+        root: str,
+        paths: Sequence[str],
+        *,
+        progress: Progress | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> IngestReport:
+        """Bring what was read from `paths` (files and folders inside the ingested folder `root`:
+        a watcher's changed paths) up to date, as part of `root`. A path that exists is read by
+        the connector that reads it and its sources are recorded under `root` (it does not become
+        a root of its own); sources read from a path before (`Ledger.at_path`) that are not read
+        from it again are removed: deleted files, both ends of a move, deleted folders. A path
+        whose reading breaks off removes nothing."""
+        progress = progress or _Silent()
+        report = IngestReport()
+        started = time.monotonic()
+        root = _normalise_target(root)
+        targets = list(dict.fromkeys(_normalise_target(p) for p in paths))
+        broken: set[str] = set()
+
+        scope = Scope.of(root, options)
+        opts = {**(options or {}), "within": root}
+
+        def documents() -> Iterable[SourceDocument]:
+            for path in targets:
+                read = path
+                if os.path.lexists(path) and is_link_path(path, root):
+                    real, _ = resolve(path, scope)
+                    if real is None:
+                        yield skipped_link(Path(path), scope)
+                        continue
+                    read = str(real)
+                if not os.path.exists(read):
+                    continue
+                try:
+                    yield from connector_for(read)(read, **opts).load()
+                except (ParseError, ConfigError, OSError, ValueError) as exc:
+                    broken.add(path)
+                    report.failures.append(Failure(path, f"stopped reading: {exc}", "failed"))
+
+        own_pool = self.pool is None
+        pool = self.pool or ParserPool()
+        try:
+            seen, error = self._stream(documents(), root, f"reading {root}", report, progress, False, pool)
+        finally:
+            if own_pool:
+                pool.close()
+        if error is not None:
+            report.failures.append(Failure(root, f"stopped reading: {error}", "failed"))
+        else:
+            before = set().union(*(self.ledger.at_path(p) for p in targets if p not in broken))
+            self._remove_unseen(before - seen, report)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def remove_orphans(self) -> int:
+        """Delete index chunks the ledger does not know (left by a crash or a restored ledger)."""
+        known = self.ledger.all_chunk_ids()
+        orphans = self.index.chunk_ids() - known
+        return self.index.delete(orphans) if orphans else 0
+
+    def relabel(self) -> tuple[int, list[Failure]]:
+        """Apply the current policy to every stored source, in place. Sources no rule matches any
+        more are removed (default deny)."""
+        changed, refused = 0, []
+        for record in self.ledger.records(status=INDEXED):
+            try:
+                labeling = self.policy.label(record.attributes)
+            except AccessRefused as exc:
+                self._remove_source(record.source_id)
+                refused.append(Failure(record.uri, str(exc), "refused"))
+                continue
+            access = labeling.access(acl=record.acl)
+            if access != record.access:
+                ids = self.ledger.chunk_ids(record.source_id)
+                self.index.relabel({chunk_id: access for chunk_id in ids})
+                self.ledger.set_access(record.source_id, access, labeling.rules)
+                changed += 1
+        self.ledger.set_state(LABELLED_UNDER, rules_digest(self.policy))
+        return changed, refused
+
+    # -- one target ----------------------------------------------------------------------
+    def _ingest_target(
+        self,
+        target: str,
+        report: IngestReport,
+        progress: Progress,
+        retry_failed: bool,
+        options: dict[str, Any],
+        pool: ParserPool,
+    ) -> None:
+        """Stream the target's documents. Sources the target no longer yields are removed, but
+        only after a complete read."""
+        connector_class = connector_for(target)
+        root = _normalise_target(target)
+        connector = connector_class(root, **options)
+        seen, error = self._stream(
+            connector.load(), root, f"reading {target}", report, progress, retry_failed, pool
+        )
+        if error is not None:
+            report.failures.append(Failure(target, f"stopped reading: {error}", "failed"))
+        else:
+            self._remove_unseen(self.ledger.sources_within(root) - seen, report)
+        if error is None or seen:
+            self.ledger.mark_root(root, connector_class.name)
+
+    def _stream(
+        self,
+        documents: Iterable[SourceDocument],
+        root: str,
+        stage: str,
+        report: IngestReport,
+        progress: Progress,
+        retry_failed: bool,
+        pool: ParserPool,
+    ) -> tuple[set[str], Exception | None]:
+        """Check each document (cheap), parse changed ones in the sandbox a few ahead, embed and
+        write in batches, recording them under `root`. Memory stays bounded whatever the number
+        of documents. Returns the source ids seen, and the error that stopped the read, if any."""
+        progress.begin(stage, None)
+        seen: set[str] = set()
+        error: Exception | None = None
+        batch: list[_Prepared] = []
+        pending_chunks = 0
+        waiting: dict[int, _Candidate] = {}
+        lookahead = 2 * pool.size + 2
+
+        def handle(candidate: _Candidate, parsed: list[Element] | ParseError) -> None:
+            nonlocal batch, pending_chunks
+            progress.advance(stage)
+            prepared = self._assemble(candidate, parsed, report)
+            if prepared is None:
+                return
+            batch.append(prepared)
+            pending_chunks += len(prepared.to_embed)
+            if pending_chunks >= EMBED_BATCH_CHUNKS:
+                self._write(batch, report, progress)
+                batch, pending_chunks = [], 0
+
+        def drain(timeout: float | None) -> None:
+            for key, parsed in pool.poll(timeout):
+                handle(waiting.pop(key), parsed)
+
+        first: dict[str, str] = {}  # source id -> the uri it was read from in this run
+        try:
+            for doc in documents:
+                if first.get(doc.source_id, doc.uri) != doc.uri:
+                    # One source in two files in one run (a message saved as .eml and as .msg):
+                    # the first found in walk order is kept, so a re-run is a no-op.
+                    report.duplicates.append((doc.uri, first[doc.source_id]))
+                    progress.advance(stage)
+                    continue
+                first[doc.source_id] = doc.uri
+                seen.add(doc.source_id)
+                candidate = self._check(doc, root, report, retry_failed)
+                if candidate is None:
+                    progress.advance(stage)
+                elif candidate.doc.isolated and candidate.doc.parse:
+                    key = len(seen)
+                    waiting[key] = candidate
+                    pool.submit(key, candidate.doc.parse)
+                    while pool.pending > lookahead:
+                        drain(None)
+                    drain(0.0)
+                else:
+                    handle(candidate, _parse_here(candidate.doc))
+        except (ParseError, ConfigError, OSError, ValueError) as exc:
+            error = exc
+        while pool.pending:
+            drain(None)
+        self._write(batch, report, progress)
+        return seen, error
+
+    def _remove_unseen(self, source_ids: set[str], report: IngestReport) -> None:
+        for source_id in sorted(source_ids):
+            record = self.ledger.get(source_id)
+            report.chunks_removed += self._remove_source(source_id)
+            report.removed.append(record.uri if record else source_id)
+
+    def _check(
+        self, doc: SourceDocument, root: str, report: IngestReport, retry_failed: bool
+    ) -> _Candidate | None:
+        """Cheap checks first: unchanged (fingerprint, then hash), known failure, policy rule."""
+        record = self.ledger.get(doc.source_id)
+        fingerprint_same = (
+            record is not None and doc.fingerprint is not None and record.fingerprint == doc.fingerprint
+        )
+        if record and record.status == FAILED and fingerprint_same and not retry_failed:
+            kind, _, reason = (record.error or "failed: unknown").partition(": ")
+            report.failures.append(Failure(doc.uri, reason, kind))
+            return None
+        try:
+            labeling = self.policy.label(doc.attributes)
+        except AccessRefused as exc:
+            return self._fail(doc, root, report, str(exc), "refused")
+        access = labeling.access(acl=doc.acl)
+        if record and record.status == INDEXED and fingerprint_same:
+            self._keep(record, doc, root, access, labeling.rules, report)
+            return None
+        try:
+            content_hash = doc.content_hash(max_bytes=self.max_file_bytes)
+        except OSError as exc:
+            return self._fail(doc, root, report, f"cannot read: {exc.strerror or exc}", "failed")
+        except ParseError as exc:
+            return self._fail(doc, root, report, str(exc), _kind(exc))
+        if record and record.status == INDEXED and record.content_hash == content_hash:
+            self._keep(record, doc, root, access, labeling.rules, report)
+            return None
+        return _Candidate(doc, root, content_hash, access, labeling.rules, record)
+
+    def _assemble(
+        self, candidate: _Candidate, parsed: list[Element] | ParseError, report: IngestReport
+    ) -> _Prepared | None:
+        doc, root, record, access = candidate.doc, candidate.root, candidate.record, candidate.access
+        if isinstance(parsed, ParseError):
+            return self._fail(doc, root, report, str(parsed), _kind(parsed))
+        pieces = chunk_elements(parsed, title=doc.title)
+        if not pieces:
+            return self._fail(doc, root, report, "no text found", "failed")
+        chunks = _chunks_for(doc, pieces, access)
+        old = set(self.ledger.chunk_ids(doc.source_id)) if record else set()
+        if record and record.status == PENDING:
+            old = self.index.existing(old)  # a crash may have left some of them out
+        new_ids = {c.chunk_id for c in chunks}
+        relabel = record is not None and record.access != access
+        return _Prepared(
+            doc=doc,
+            root=root,
+            content_hash=candidate.content_hash,
+            access=access,
+            rules=candidate.rules,
+            chunks=chunks,
+            to_embed=[c for c in chunks if c.chunk_id not in old],
+            to_relabel=sorted(new_ids & old) if relabel else [],
+            to_delete=sorted(old - new_ids),
+        )
+
+    def _keep(self, record, doc: SourceDocument, root: str, access: Access, rules, report) -> None:
+        """An unchanged source: refresh its fingerprint and root; relabel if the policy changed."""
+        report.unchanged += 1
+        if record.fingerprint != doc.fingerprint or record.root != root:
+            self.ledger.touch(doc.source_id, fingerprint=doc.fingerprint, root=root)
+        if access != record.access:
+            ids = self.ledger.chunk_ids(doc.source_id)
+            self.index.relabel({chunk_id: access for chunk_id in ids})
+            self.ledger.set_access(doc.source_id, access, rules)
+            report.relabelled += 1
+        attributes = json.loads(json.dumps(dict(doc.attributes), default=str, sort_keys=True))
+        if record.acl != doc.acl or record.attributes != attributes:
+            self.ledger.set_origin(doc.source_id, acl=doc.acl, attributes=attributes)
+
+    def _write(self, batch: list[_Prepared], report: IngestReport, progress: Progress) -> None:
+        if not batch:
+            return
+        to_embed = [chunk for item in batch for chunk in item.to_embed]
+        if to_embed:
+            progress.begin("embedding", len(to_embed))
+        vectors = self.index.embedder.embed(
+            [c.text for c in to_embed], progress=lambda n: progress.advance("embedding", n)
+        )
+        for item in batch:
+            self.ledger.begin(
+                source_id=item.doc.source_id,
+                root=item.root,
+                connector=item.doc.connector,
+                uri=item.doc.uri,
+                title=item.doc.title,
+                fingerprint=item.doc.fingerprint,
+                content_hash=item.content_hash,
+                access=item.access,
+                rules=item.rules,
+                attributes=dict(item.doc.attributes),
+                acl=item.doc.acl,
+                chunk_ids=[c.chunk_id for c in item.chunks],
+            )
+        self.index.upsert(to_embed, vectors)
+        relabel = {cid: item.access for item in batch for cid in item.to_relabel}
+        self.index.relabel(relabel)
+        deleted = [cid for item in batch for cid in item.to_delete]
+        self.index.delete(deleted)
+        for item in batch:
+            self.ledger.commit(item.doc.source_id, keep=[c.chunk_id for c in item.chunks])
+            report.indexed.append(item.doc.uri)
+        report.chunks_added += len(to_embed)
+        report.chunks_removed += len(deleted)
+
+    def _fail(self, doc: SourceDocument, root: str, report: IngestReport, reason: str, kind: str) -> None:
+        removed = self._remove_chunks(doc.source_id)
+        report.chunks_removed += removed
+        self.ledger.record_failure(
+            source_id=doc.source_id,
+            root=root,
+            connector=doc.connector,
+            uri=doc.uri,
+            fingerprint=doc.fingerprint,
+            error=f"{kind}: {reason}",
+        )
+        report.failures.append(Failure(doc.uri, reason, kind))
+        return None
+
+    def _remove_chunks(self, source_id: str) -> int:
+        ids = self.ledger.chunk_ids(source_id)
+        return self.index.delete(ids) if ids else 0
+
+    def _remove_source(self, source_id: str) -> int:
+        removed = self._remove_chunks(source_id)
+        self.ledger.remove(source_id)
+        return removed
+
+
+def _parse_here(doc: SourceDocument) -> list[Element] | ParseError:
+    try:
+        return doc.elements()
+    except ParseError as exc:
+        return exc
+    except OSError as exc:
+        return ParseError(f"cannot read: {exc.strerror or exc}")
+
+
+def _chunks_for(doc: SourceDocument, pieces: Iterable, access: Access) -> list[Chunk]:
+    chunks = []
+    occurrences: dict[str, int] = {}
+    for ordinal, piece in enumerate(pieces):
+        occurrence = occurrences.get(piece.text, 0)
+        occurrences[piece.text] = occurrence + 1
+        chunks.append(
+            Chunk(
+                chunk_id=chunk_id_for(doc.source_id, piece.text, occurrence),
+                source_id=doc.source_id,
+                ordinal=ordinal,
+                text=piece.text,
+                uri=doc.uri,
+                title=doc.title,
+                section=piece.section,
+                page=piece.page,
+                access=access,
+                metadata=dict(doc.metadata),
+            )
+        )
+    return chunks
+
+
+def _kind(exc: ParseError) -> str:
+    return "unsupported" if isinstance(exc, UnsupportedFormat) else "failed"
+
+
+def _normalise_target(target: str) -> str:
+    if "://" in target:
+        return target
+    return os.path.abspath(os.path.expanduser(target))

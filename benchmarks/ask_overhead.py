@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from memex.access.policyfile import load_policy  # noqa: E402
+from memex.api.reads import Reads  # noqa: E402
 from memex.api.wiring import Memex  # noqa: E402
 from memex.config import POLICIES, Paths  # noqa: E402
 from memex.models.llm import LlamaCppModel  # noqa: E402
@@ -90,12 +91,12 @@ def main() -> None:
         policy = load_policy(POLICIES / "company.yaml")
         with Memex(Paths(work / "home"), policy=policy, model=model, writable=True) as memex:
             memex.ingest([str(archive)])
-            memex.ask("warm up", principal=policy.principal("alice"))  # loads both models
+            Reads(memex).ask("warm up", principal=policy.principal("alice"))  # loads both models
             rows = []
             for _ in range(args.rounds):
                 for user, question in QUESTIONS:
                     started = time.perf_counter()
-                    answer = memex.ask(question, principal=policy.principal(user))
+                    answer = Reads(memex).ask(question, principal=policy.principal(user))
                     asked = time.perf_counter() - started
                     alone, text = model.alone(model.sent[-1])
                     rows.append({"question": question, "ask_s": asked, "llama_s": alone,

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 from memex.access import allowed  # noqa: E402
 from memex.answer.pipeline import relevant  # noqa: E402
 from memex.answer.prompting import build_messages  # noqa: E402
+from memex.api.reads import Reads  # noqa: E402
 from memex.index import Narrowing  # noqa: E402
 from memex.models.llm import LanguageModel, LlamaCppModel  # noqa: E402
 from tests import injection_corpus as corpus  # noqa: E402
@@ -104,7 +105,9 @@ def main() -> None:
         narrowing = Narrowing(source_ids=corpus.sources_for(attack))
         streamed: list[str] = []
         began = time.perf_counter()
-        answer = memex.ask(attack.question, principal=victim, narrowing=narrowing, on_token=streamed.append)
+        answer = Reads(memex).ask(
+            attack.question, principal=victim, narrowing=narrowing, on_token=streamed.append
+        )
         seconds = time.perf_counter() - began
         raw = model.raw if answer.citations else ""
         shown_texts = [answer.text, "".join(streamed), *(e.sentence for e in answer.evidence)]

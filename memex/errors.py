@@ -43,3 +43,13 @@ class StoreBusy(MemexError):
 
 class EmptyIndex(MemexError):
     """Nothing the asker can read has been indexed yet."""
+
+
+class BadRequest(MemexError):
+    """The request itself is wrong: an empty question, a k out of range (HTTP 400)."""
+
+    exit_code = 2
+
+
+class Forbidden(MemexError):
+    """The asker may not do this (an admin's command): HTTP 403."""

@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 
+from memex.api.reads import Reads
 from memex.errors import EmptyIndex
 
 USERS = ("alice", "dev", "hana", "frank", "erin", "sam", "pat", "vic", "root-admin", "mallory")
@@ -74,7 +75,7 @@ def ask(memex, user, question):
     """The answer (None when the user can read nothing at all) and every prompt the model saw."""
     memex.model.prompts.clear()
     try:
-        answer = memex.ask(question, principal=memex.policy.principal(user), k=5)
+        answer = Reads(memex).ask(question, principal=memex.policy.principal(user), k=5)
     except EmptyIndex:
         answer = None
     prompt = "\n".join(m["content"] for messages in memex.model.prompts for m in messages)
@@ -109,7 +110,7 @@ def test_each_user_reads_exactly_the_conversations_the_policy_and_members_allow(
 def test_private_channel_answers_reach_members_only(fake_memex, chat, user):
     question = "What was the revised offer from Nordlys Acoustics, and what is its deadline?"
     principal = fake_memex.policy.principal(user)
-    hits = fake_memex.search(question, principal=principal, k=10) if READABLE[user] else []
+    hits = Reads(fake_memex).search(question, principal=principal, k=10) if READABLE[user] else []
     answer, prompt = ask(fake_memex, user, question)
     assert (answer is None) == (not READABLE[user])
     sources = {c.source for c in answer.citations} if answer else set()
@@ -141,7 +142,7 @@ def test_a_dm_is_read_by_its_two_members_only(fake_memex, chat, user):
 
 def test_a_thread_is_one_window_with_its_parent(fake_memex, chat):
     alice = fake_memex.policy.principal("alice")
-    hits = fake_memex.search("LoRaWAN certificate expired retry loop transient", principal=alice, k=3)
+    hits = Reads(fake_memex).search("LoRaWAN certificate expired retry loop transient", principal=alice, k=3)
     (thread,) = [h for h in hits if "?thread=" in h.uri]
     assert thread.title == (
         "#engineering (kestrel Slack) thread «Dev Okafor: harrier has not ingested anything since 02:00 U…», "
@@ -164,7 +165,7 @@ def test_membership_changes_relabel_without_reembedding(fake_memex, chat):
     question = "Project Skylark retention packages exclusivity letter"
 
     def sees(principal) -> bool:
-        return any("Skylark" in h.text for h in fake_memex.search(question, principal=principal, k=10))
+        return any("Skylark" in h.text for h in Reads(fake_memex).search(question, principal=principal, k=10))
 
     assert not sees(hana) and sees(frank)
     chunks = fake_memex.ledger.committed_chunk_ids()
@@ -230,9 +231,11 @@ def test_a_citation_can_be_shown_and_exported_only_by_those_who_read_it(fake_mem
     citation = "slack://kestrel/#nordlys-deal/2026-06-18T19:02"
     for user in ("erin", "frank", "hana", "alice", "vic"):
         principal = fake_memex.policy.principal(user)
-        shown = fake_memex.show(citation, principal=principal)
-        missing = fake_memex.show("slack://kestrel/#nordlys-deal/2026-06-18T19:03", principal=principal)
-        exported = {h.uri for h in fake_memex.export(principal=principal)}
+        shown = Reads(fake_memex).show(citation, principal=principal)
+        missing = Reads(fake_memex).show(
+            "slack://kestrel/#nordlys-deal/2026-06-18T19:03", principal=principal
+        )
+        exported = {h.uri for h in Reads(fake_memex).export(principal=principal)}
         assert missing == [] and exported == READABLE[user], user
         if user in ("erin", "frank"):
             assert [h.text.splitlines()[1] for h in shown] == [

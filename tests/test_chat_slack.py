@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from connectors.chat.slack import SlackConnector
+from memex.api.reads import Reads
 from memex.errors import ParseError
 from tests.conftest import POLICIES, data_dir
 
@@ -147,13 +148,13 @@ def test_the_export_ingests_completely_and_answers_with_citations(personal_memex
     assert report.failures == []
     assert len(report.indexed) == sum(WINDOWS.values()) == 492
     owner = personal_memex.policy.principal("owner")
-    hits = personal_memex.search("codeparkhouston git workshop", principal=owner, k=3, mode="lexical")
+    hits = Reads(personal_memex).search("codeparkhouston git workshop", principal=owner, k=3, mode="lexical")
     (hit,) = [h for h in hits if h.uri == "slack://houstondatavis/#general/2016-02-20T12:26"]
     assert hit.title == "#general (houstondatavis Slack), 2016-02-20 12:26"
     assert hit.text.startswith(
         "#general (houstondatavis Slack), 2016-02-20 12:26\n[2016-02-20 12:26] Neeraj Tandon: Hey @everyone"
     )
-    answer = personal_memex.ask("codeparkhouston git workshop", principal=owner, k=3)
+    answer = Reads(personal_memex).ask("codeparkhouston git workshop", principal=owner, k=3)
     assert "slack://houstondatavis/#general/2016-02-20T12:26" in [c.source for c in answer.citations]
     again = personal_memex.ingest([str(export)])
     assert (again.chunks_added, again.unchanged, again.relabelled, again.failures) == (0, 492, 0, [])
@@ -293,16 +294,16 @@ def test_bad_parts_of_an_export_are_reported_and_the_rest_is_indexed(fake_memex,
     }
     assert {f.kind for f in report.failures} == {"failed"}
     alice = fake_memex.policy.principal("alice")
-    hits = fake_memex.search("Hello from a guest odd", principal=alice, k=3)
+    hits = Reads(fake_memex).search("Hello from a guest odd", principal=alice, k=3)
     assert hits[0].uri == "slack://kestrel/#engineering/2026-05-01T11:00"
     assert hits[0].text.splitlines()[1:] == [
         "[2026-05-01 11:00] Dev Okafor: odd (brand new)",  # an unknown subtype: shown, and named
         "[2026-05-01 11:01] U09NOBODY: Hello from a guest",  # not in users.json: the id
     ]
     pat = fake_memex.policy.principal("pat")
-    found = fake_memex.search("harrier stopped ingesting detections overnight", principal=pat)
+    found = Reads(fake_memex).search("harrier stopped ingesting detections overnight", principal=pat)
     assert any("Heads-up: harrier stopped ingesting" in h.text for h in found)  # the rest of #general
-    assert not any("where am I" in h.text for h in fake_memex.search("where am I", principal=pat))
+    assert not any("where am I" in h.text for h in Reads(fake_memex).search("where am I", principal=pat))
 
 
 def test_private_channels_are_not_indexed_when_their_listing_is_unreadable(fake_memex, kestrel):
@@ -318,9 +319,9 @@ def test_private_channels_are_not_indexed_when_their_listing_is_unreadable(fake_
     }
     frank = fake_memex.policy.principal("frank")
     assert not any(
-        "Skylark" in h.text for h in fake_memex.search("Skylark Nordlys offer", principal=frank, k=50)
+        "Skylark" in h.text for h in Reads(fake_memex).search("Skylark Nordlys offer", principal=frank, k=50)
     )
-    assert fake_memex.search("harrier certificate expired", principal=frank, k=1)  # the rest is there
+    assert Reads(fake_memex).search("harrier certificate expired", principal=frank, k=1)  # the rest is there
 
 
 def test_a_folder_that_is_not_an_export_is_refused_clearly(tmp_path):

@@ -15,6 +15,7 @@ import pytest
 
 from connectors.database import DatabaseConnector
 from connectors.database.declaration import parse_declaration
+from memex.api.reads import Reads
 from memex.errors import ParseError
 from tests.conftest import EXAMPLES, data_dir
 
@@ -234,7 +235,7 @@ def test_hr_asks_a_salary_and_gets_that_row_cited(hr_memex, hr_db):
     report = hr_memex.ingest([str(hr_db)])
     assert report.failures == [] and len(report.indexed) == 396
     hana = hr_memex.policy.principal("hana")
-    answer = hr_memex.ask("What is Steven King's salary?", principal=hana)
+    answer = Reads(hr_memex).ask("What is Steven King's salary?", principal=hana)
     assert answer.citations[0].source == "db:hr/employees/100#salary"
     assert sorted(answer.citations[0].labels) == ["hr", "staff"]
     prompt = "\n".join(m["content"] for m in hr_memex.model.prompts[-1])
@@ -267,17 +268,17 @@ def test_no_salary_ever_reaches_a_staff_user(hr_memex, hr_db):
     questions = [f"What is {first} {last}'s salary?" for first, last in people]
     questions += ["salary", "commission", "pay of the sales representatives", "min_salary max_salary"]
     for question in questions:
-        for hit in hr_memex.search(question, principal=pat, k=50):
+        for hit in Reads(hr_memex).search(question, principal=pat, k=50):
             assert "#" not in hit.source_id  # no restricted column's document, whatever its text
             returned.append(shown(hit))
         prompts = len(hr_memex.model.prompts)
-        answer = hr_memex.ask(question, principal=pat)
+        answer = Reads(hr_memex).ask(question, principal=pat)
         for messages in hr_memex.model.prompts[prompts:]:  # none when nothing relevant was found
             returned.append("\n".join(m["content"] for m in messages).replace(question, ""))
         returned.append(answer.text.replace(question, ""))
         returned += [f"{c.source}\n{c.title}\n{c.section}" for c in answer.citations]
         returned += [e.sentence for e in answer.evidence]
-    exported = [shown(h) for h in hr_memex.export(principal=pat)]
+    exported = [shown(h) for h in Reads(hr_memex).export(principal=pat)]
     assert len(exported) == 210  # every row of the seven tables but the six in Finance, nothing else
     returned += exported
     everything = "\n".join(returned)
@@ -285,7 +286,9 @@ def test_no_salary_ever_reaches_a_staff_user(hr_memex, hr_db):
     assert re.search(r"salary|commission", everything, re.IGNORECASE) is None
     # ... and the same sweep finds them for HR, but for three that only people in Finance earn: the
     # row rule labels a row's column documents too, and hana lacks `finance`.
-    hana_export = "\n".join(shown(h) for h in hr_memex.export(principal=hr_memex.policy.principal("hana")))
+    hana_export = "\n".join(
+        shown(h) for h in Reads(hr_memex).export(principal=hr_memex.policy.principal("hana"))
+    )
     assert telling - set(NUMBER.findall(hana_export)) == {"6900", "7700", "7800"}
 
 
@@ -296,7 +299,7 @@ def test_rows_can_be_labelled_by_a_field(hr_memex, hr_db):
 
     def employees(user):
         principal = hr_memex.policy.principal(user)
-        hits = hr_memex.search("Employee record department Finance", principal=principal, k=500)
+        hits = Reads(hr_memex).search("Employee record department Finance", principal=principal, k=500)
         return {
             h.source_id for h in hits if h.source_id.startswith("db:hr/employees/") and "#" not in h.source_id
         }
@@ -323,8 +326,10 @@ def test_changed_new_and_deleted_rows_are_reflected_and_nothing_else_is_touched(
     assert sorted(changed.indexed) == ["db:hr/employees/206", "db:hr/employees/206#salary"]
     assert (changed.chunks_added, changed.chunks_removed, changed.removed) == (2, 2, [])
     hana = hr_memex.policy.principal("hana")
-    assert "phone_number: 1.515.555.9999" in hr_memex.show("db:hr/employees/206", principal=hana)[0].text
-    assert "salary: 8400" in hr_memex.show("db:hr/employees/206#salary", principal=hana)[0].text
+    assert (
+        "phone_number: 1.515.555.9999" in Reads(hr_memex).show("db:hr/employees/206", principal=hana)[0].text
+    )
+    assert "salary: 8400" in Reads(hr_memex).show("db:hr/employees/206#salary", principal=hana)[0].text
 
     # A new name shows wherever the row is named: rows pointing at it change with it.
     with sqlite3.connect(hr_db) as db:
@@ -337,7 +342,7 @@ def test_changed_new_and_deleted_rows_are_reflected_and_nothing_else_is_touched(
     ]
     assert (
         "manager: Shelley Higgins-Ortiz (manager_id 205)"
-        in hr_memex.show("db:hr/employees/206", principal=hana)[0].text
+        in Reads(hr_memex).show("db:hr/employees/206", principal=hana)[0].text
     )
 
     with sqlite3.connect(hr_db) as db:
@@ -349,7 +354,7 @@ def test_changed_new_and_deleted_rows_are_reflected_and_nothing_else_is_touched(
     synced = hr_memex.ingest([str(hr_db)])
     assert sorted(synced.removed) == ["db:hr/employees/206", "db:hr/employees/206#salary"]
     assert sorted(synced.indexed) == ["db:hr/employees/207", "db:hr/employees/207#salary"]
-    assert hr_memex.show("db:hr/employees/206", principal=hana) == []
+    assert Reads(hr_memex).show("db:hr/employees/206", principal=hana) == []
     assert hr_memex.ledger.counts() == {"indexed": 396}
     final = hr_memex.ingest([str(hr_db)])
     assert (len(final.indexed), final.chunks_added, final.removed) == (0, 0, [])
@@ -366,7 +371,7 @@ def test_updated_at_is_the_fingerprint_when_declared(fake_memex, kestrel):
         db.execute("UPDATE employees SET updated_at = '2026-10-01T08:00:00' WHERE employee_id = 3")
     report = fake_memex.ingest([str(kestrel / "database")])
     assert report.indexed == ["db:kestrel/employees/3"] and report.chunks_added == 1
-    dev = fake_memex.show("db:kestrel/employees/3", principal=fake_memex.policy.principal("alice"))
+    dev = Reads(fake_memex).show("db:kestrel/employees/3", principal=fake_memex.policy.principal("alice"))
     assert "job_title: Staff Engineer" in dev[0].text
     assert dev[0].metadata["timestamp"] == 1790841600.0  # 2026-10-01T08:00:00 UTC
 
@@ -380,7 +385,11 @@ def test_example_database_labels_for_each_user(fake_memex, kestrel):
 
     def readable(user: str) -> set[str]:
         principal = fake_memex.policy.principal(user)
-        return {h.source_id for h in fake_memex.export(principal=principal) if h.source_id.startswith("db:")}
+        return {
+            h.source_id
+            for h in Reads(fake_memex).export(principal=principal)
+            if h.source_id.startswith("db:")
+        }
 
     directory = {f"db:kestrel/employees/{n}" for n in range(1, 8)} | {
         f"db:kestrel/departments/{n}" for n in range(1, 7)
@@ -401,7 +410,9 @@ def test_example_database_labels_for_each_user(fake_memex, kestrel):
 @pytest.mark.parametrize("user, sees", [("hana", True), ("pat", False), ("erin", False), ("sam", False)])
 def test_only_hr_is_told_a_salary_from_the_example(fake_memex, kestrel, user, sees):
     fake_memex.ingest([str(kestrel / "database")])
-    answer = fake_memex.ask("What is Dev Okafor's salary?", principal=fake_memex.policy.principal(user))
+    answer = Reads(fake_memex).ask(
+        "What is Dev Okafor's salary?", principal=fake_memex.policy.principal(user)
+    )
     sources = [c.source for c in answer.citations]
     told = "87250" in answer.text or "87250" in json.dumps(answer.to_json())
     assert told is sees
@@ -603,11 +614,11 @@ def test_real_models_tell_hr_a_salary_from_its_row_and_staff_nothing(
     )
     try:
         assert memex.ingest([str(EXAMPLES / "database")]).failures == []
-        hana = memex.ask("What is Dev Okafor's salary?", principal=memex.policy.principal("hana"))
+        hana = Reads(memex).ask("What is Dev Okafor's salary?", principal=memex.policy.principal("hana"))
         assert hana.citations[0].source == "db:kestrel/employees/3#salary_eur"
         assert (hana.evidence[0].n, hana.evidence[0].sentence) == (1, "Dev Okafor, salary_eur: 87250")
         assert hana.text.strip()
-        pat = memex.ask("What is Dev Okafor's salary?", principal=memex.policy.principal("pat"))
+        pat = Reads(memex).ask("What is Dev Okafor's salary?", principal=memex.policy.principal("pat"))
         assert [c.source for c in pat.citations][:1] == ["db:kestrel/employees/3"]
         assert all("#" not in c.source for c in pat.citations)
         assert "87250" not in json.dumps(pat.to_json()) and "87,250" not in pat.text

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from connectors.database import DatabaseConnector
+from memex.api.reads import Reads
 from memex.errors import ParseError
 from tests.conftest import data_dir
 from tests.postgres import copy_sqlite, running_postgres
@@ -95,10 +96,12 @@ def test_incremental_sync_on_postgres(hr_pg_memex, pg_hr):
         f"db:{name}/job_history/200,2012-07-01",
     ]
     hana = hr_pg_memex.policy.principal("hana")
-    assert hr_pg_memex.show(f"db:{name}/employees/100#salary", principal=hana)[0].text.endswith(
-        "salary: 25000"
+    assert (
+        Reads(hr_pg_memex)
+        .show(f"db:{name}/employees/100#salary", principal=hana)[0]
+        .text.endswith("salary: 25000")
     )
-    assert hr_pg_memex.show(f"db:{name}/employees/200", principal=hana) == []
+    assert Reads(hr_pg_memex).show(f"db:{name}/employees/200", principal=hana) == []
     again = hr_pg_memex.ingest([url])
     assert (len(again.indexed), again.chunks_added, again.removed) == (0, 0, [])
 
@@ -108,9 +111,9 @@ def test_salaries_on_postgres_for_hr_only(hr_pg_memex, pg_hr):
     report = hr_pg_memex.ingest([url])
     assert report.failures == [] and len(report.indexed) == 396
     hana, pat = hr_pg_memex.policy.principal("hana"), hr_pg_memex.policy.principal("pat")
-    answer = hr_pg_memex.ask("What is Steven King's salary?", principal=hana)
+    answer = Reads(hr_pg_memex).ask("What is Steven King's salary?", principal=hana)
     assert answer.citations[0].source == f"db:{name}/employees/100#salary" and "salary: 24000" in answer.text
-    told = hr_pg_memex.ask("What is Steven King's salary?", principal=pat)
+    told = Reads(hr_pg_memex).ask("What is Steven King's salary?", principal=pat)
     assert all("#" not in c.source for c in told.citations)
     assert "24000" not in told.text and "salary:" not in told.text.replace(
         "What is Steven King's salary?", ""

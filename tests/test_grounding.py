@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from memex.answer.facts import find_facts
 from memex.answer.grounding import UNSUPPORTED_MARK, Checker, Known, SentenceSplitter
 from memex.answer.pipeline import NO_ANSWER
+from memex.api.reads import Reads
 from memex.service.app import create_app
 from tests.service_support import bearer, make_service, parse_sse
 
@@ -148,7 +149,7 @@ def _ask(memex, question: str, reply: str):
     memex.model.enqueue(reply)
     principal, actor = memex.policy.principal("alice"), "alice"
     streamed: list[str] = []
-    answer = memex.ask(question, principal=principal, actor=actor, on_token=streamed.append)
+    answer = Reads(memex).ask(question, principal=principal, actor=actor, on_token=streamed.append)
     return answer, "".join(streamed)
 
 
@@ -221,7 +222,7 @@ def test_a_year_in_the_question_is_not_a_wall_and_file_times_are_not_dates(fake_
     os.utime(folder / "final-2022.txt", (1561939200, 1561939200))  # 2019-07-01
     fake_memex.ingest([str(tmp_path / "kestrel")])
     question = "Who won the women's singles Wimbledon in 2019?"
-    dates = fake_memex.find_dates(question)
+    dates = Reads.find_dates(question)
     assert dates is not None
     answer, _ = _ask(fake_memex, question, "Simona Halep won it [1].")
     assert answer.text == "Simona Halep won it [1]."
@@ -240,7 +241,7 @@ def test_the_same_question_gets_the_same_answer_from_two_model_processes(handboo
     texts = []
     for _ in range(2):
         handbook_memex._model = LlamaCppModel(threads=1 + len(texts))
-        answer = handbook_memex.ask(VACATION, principal=principal)
+        answer = Reads(handbook_memex).ask(VACATION, principal=principal)
         texts.append(answer.raw_text)
     assert texts[0] == texts[1] and texts[0]
 
@@ -252,7 +253,7 @@ def test_months_and_years_over_mail_and_chat_prefer_their_own_dates(fake_memex, 
 
     fake_memex.ingest([str(kestrel / "mail"), str(kestrel / "chat")])
     alice = fake_memex.policy.principal("alice")
-    march = fake_memex.find_dates("What happened with the harrier outage in March 2026?")
+    march = Reads.find_dates("What happened with the harrier outage in March 2026?")
     hits, note = retrieve("harrier outage", principal=alice, index=fake_memex.index, k=5, dates=march)
     assert hits and note is None
     for hit in hits:
@@ -260,7 +261,7 @@ def test_months_and_years_over_mail_and_chat_prefer_their_own_dates(fake_memex, 
         assert (when is not None and march.date_from <= when < march.date_to) or "March 2026" in hit.text, (
             hit.uri
         )
-    never = fake_memex.find_dates("What happened with the harrier outage in 2019?")
+    never = Reads.find_dates("What happened with the harrier outage in 2019?")
     hits, note = retrieve("harrier outage", principal=alice, index=fake_memex.index, k=5, dates=never)
     assert hits and note == f"nothing dated {never.describe()}; searched all dates"
 

@@ -12,6 +12,7 @@ import pytest
 
 from connectors.fileparse import parse_file
 from connectors.mail.text import html_to_text
+from memex.api.reads import Reads
 
 PAGE = """<html><head><style>.sr { display: none } p.tiny{font-size:0px}</style></head>
 <body style="background:#ffffff">
@@ -89,7 +90,7 @@ def test_nothing_hidden_reaches_the_prompt(fake_memex, planted):
     alice = fake_memex.policy.principal("alice")
     seen = []
     for question in ("Where is the Lisbon office?", "password reset day vacation policy addendum"):
-        answer = fake_memex.ask(question, principal=alice, k=8)
+        answer = Reads(fake_memex).ask(question, principal=alice, k=8)
         prompt = fake_memex.model.prompts[-1][1]["content"]
         seen.append(prompt)
         seen.append(json.dumps(answer.to_json(), ensure_ascii=False))

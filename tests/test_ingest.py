@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from memex.api.reads import Reads
 from memex.errors import StoreBusy
 
 
@@ -25,7 +26,7 @@ def consistent(memex) -> set[str]:
 
 
 def texts_for(memex, user, query, k=20):
-    return [h.text for h in memex.search(query, principal=memex.policy.principal(user), k=k)]
+    return [h.text for h in Reads(memex).search(query, principal=memex.policy.principal(user), k=k)]
 
 
 def test_ingest_then_reingest_adds_nothing(fake_memex, kestrel):
@@ -216,7 +217,7 @@ def test_policy_change_relabels_in_place(fake_memex, kestrel, company_policy):
     alice = company_policy.principal("alice")
 
     def engineering_files(principal) -> list[str]:  # chats and mail about harrier have rules of their own
-        hits = fake_memex.search("harrier outage", principal=principal, k=20)
+        hits = Reads(fake_memex).search("harrier outage", principal=principal, k=20)
         return [h.uri for h in hits if "/kestrel/engineering/" in h.uri and "harrier" in h.text]
 
     assert engineering_files(alice)

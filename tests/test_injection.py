@@ -15,6 +15,7 @@ import pytest
 from memex.access import allowed
 from memex.answer.pipeline import relevant
 from memex.answer.prompting import defuse
+from memex.api.reads import Reads
 from memex.index import Narrowing
 from memex.models.llm import FakeModel
 from tests import injection_corpus as corpus
@@ -75,7 +76,7 @@ def test_the_corpus_is_what_the_issue_asks_for():
 
 def ask(memex, attack, user):
     shown: list[str] = []
-    answer = memex.ask(
+    answer = Reads(memex).ask(
         attack.question,
         principal=memex.policy.principal(user),
         narrowing=Narrowing(source_ids=corpus.sources_for(attack)),

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from memex.access import allowed
+from memex.api.reads import Reads
 from memex.errors import EmptyIndex
 from tests import canary_corpus
 
@@ -93,7 +94,7 @@ def test_canary_sweep(corpus, user):
 
     for item in items:
         try:
-            hits = memex.search(item.query, principal=principal, k=10)
+            hits = Reads(memex).search(item.query, principal=principal, k=10)
         except EmptyIndex as exc:
             assert not EXPECTED[user]
             check("error", str(exc))
@@ -102,16 +103,14 @@ def test_canary_sweep(corpus, user):
         check("search", json.dumps([h.to_json() for h in hits]))
         found_self += bool(hits) and hits[0].chunk_id == item.chunk.chunk_id
         try:
-            answer = memex.ask(item.query, principal=principal, k=5)
+            answer = Reads(memex).ask(item.query, principal=principal, k=5)
         except EmptyIndex as exc:
             check("error", str(exc))
             continue
         check("answer", json.dumps(answer.to_json()))
         check("prompt", json.dumps(answer.messages))
         assert {c.chunk_id for c in answer.citations} <= readable_ids
-    check(
-        "audit", json.dumps([e.to_json() for e in memex.audit.entries(reader=principal, limit=10**6)])
-    )
+    check("audit", json.dumps([e.to_json() for e in memex.audit.entries(reader=principal, limit=10**6)]))
     assert leaks == []
     # The sweep is meaningful: the user's own chunks are found by their words.
     readable_items = sum(1 for i in items if i.klass in EXPECTED[user])

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from memex.access.policycheck import explain
+from memex.api.reads import Reads
 from memex.errors import EmptyIndex
 
 HR_CANARY = "Harrier salary band canary HRLINK7731"  # in the HR folder
@@ -43,14 +44,14 @@ def everything_served(memex, user: str, sources: list[Path]) -> str:
     texts = []
     for query in ("Harrier salary band", "private key", "HRLINK7731", "OUTLINK4409"):
         try:
-            texts += [hit.text for hit in memex.search(query, principal=principal, k=50)]
-            answer = memex.ask(query, principal=principal)
+            texts += [hit.text for hit in Reads(memex).search(query, principal=principal, k=50)]
+            answer = Reads(memex).ask(query, principal=principal)
             texts += [answer.text, *(hit.text for hit in answer.hits)]
         except EmptyIndex:
             pass
     for source in sources:
-        texts += [hit.text for hit in memex.show(str(source), principal=principal)]
-    texts += [hit.text for hit in memex.export(principal=principal)]
+        texts += [hit.text for hit in Reads(memex).show(str(source), principal=principal)]
+    texts += [hit.text for hit in Reads(memex).export(principal=principal)]
     return "\n".join(texts)
 
 
@@ -95,7 +96,9 @@ def test_policy_explain_agrees_with_what_is_served_for_a_link(fake_memex, kestre
     link = str(planted["to_hr"])
     said = explain(fake_memex.policy, fake_memex.ledger, "vic", link)
     principal = fake_memex.policy.principal("vic")
-    served = [h for h in fake_memex.search(HR_CANARY, principal=principal, k=50) if HR_CANARY in h.text]
+    served = [
+        h for h in Reads(fake_memex).search(HR_CANARY, principal=principal, k=50) if HR_CANARY in h.text
+    ]
     assert said["allowed"] is False and served == []
     assert any("symbolic link" in line for line in said["details"])
     assert explain(fake_memex.policy, fake_memex.ledger, "hana", link)["allowed"] is True
@@ -117,8 +120,8 @@ def test_follow_links_reads_targets_under_their_own_rules(fake_memex, kestrel, p
     record = fake_memex.ledger.get(f"file:{(elsewhere / 'review.txt').as_posix()}")
     assert "hr" in record.access.labels
     vic, hana = (fake_memex.policy.principal(u) for u in ("vic", "hana"))
-    assert not [h for h in fake_memex.export(principal=vic) if OUTSIDE_CANARY in h.text]
-    assert [h for h in fake_memex.export(principal=hana) if OUTSIDE_CANARY in h.text]
+    assert not [h for h in Reads(fake_memex).export(principal=vic) if OUTSIDE_CANARY in h.text]
+    assert [h for h in Reads(fake_memex).export(principal=hana) if OUTSIDE_CANARY in h.text]
 
 
 def test_link_loops_never_hang(fake_memex, kestrel, tmp_path):

@@ -15,6 +15,7 @@ import pytest
 
 from connectors.mail import MailConnector
 from connectors.mail.imap import ImapError
+from memex.api.reads import Reads
 from tests.conftest import data_dir
 from tests.dovecot import running_dovecot
 
@@ -137,16 +138,16 @@ def test_access_as_recipient_and_as_outsider(server, memex):
         server.append(raw, "Access")
     memex.ingest([mailbox_url(server, "Access")])
     question = "notmuch-new: Tag mails not as unread when the seen flag in the maildir is set"
-    answer = memex.ask(question, principal=memex.policy.principal("stefan"))
+    answer = Reads(memex).ask(question, principal=memex.policy.principal("stefan"))
     assert answer.citations and answer.citations[0].source.startswith(
         f"imap://tester@127.0.0.1:{server.port}/Access"
     )
     assert "Stefan Schmidt" in answer.text
     # carl reads it through the list address on it; the outsider is on no access list.
-    assert memex.search(question, principal=memex.policy.principal("carl"))
+    assert Reads(memex).search(question, principal=memex.policy.principal("carl"))
     memex.model.prompts.clear()
     with pytest.raises(Exception) as refused:
-        memex.ask(question, principal=memex.policy.principal("outsider"))
+        Reads(memex).ask(question, principal=memex.policy.principal("outsider"))
     assert type(refused.value).__name__ == "EmptyIndex"
     assert memex.model.prompts == []
 

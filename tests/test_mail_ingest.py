@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from memex.answer.grounding import UNSUPPORTED_MARK
+from memex.api.reads import Reads
 from memex.errors import EmptyIndex
 from memex.index import Narrowing
 from tests.conftest import EXAMPLES, POLICIES
@@ -92,9 +93,9 @@ def test_each_thread_reaches_only_its_readers(fake_memex, mailbox):
         cited: set[str] = set()
         for question in QUESTIONS + list(CANARIES):
             try:
-                hits = fake_memex.search(question, principal=principal, k=50)
+                hits = Reads(fake_memex).search(question, principal=principal, k=50)
                 fake_memex.model.prompts.clear()
-                answer = fake_memex.ask(question, principal=principal, k=10)
+                answer = Reads(fake_memex).ask(question, principal=principal, k=10)
             except EmptyIndex:
                 assert user in ("vic", "root-admin", "mallory")
                 continue
@@ -113,7 +114,7 @@ def test_each_thread_reaches_only_its_readers(fake_memex, mailbox):
 
 def test_a_recipient_asking_gets_the_message_cited(fake_memex, mailbox):
     fake_memex.ingest([str(mailbox)])
-    answer = fake_memex.ask(
+    answer = Reads(fake_memex).ask(
         "What did Erin say about the contingency after the harrier outage?",
         principal=fake_memex.policy.principal("erin"),
     )
@@ -124,7 +125,7 @@ def test_a_recipient_asking_gets_the_message_cited(fake_memex, mailbox):
 
 def test_an_attachment_is_cited_as_part_of_its_message(fake_memex, mailbox):
     fake_memex.ingest([str(mailbox)])
-    hits = fake_memex.search(
+    hits = Reads(fake_memex).search(
         "Cloud and harrier operations amount_eur 118000", principal=fake_memex.policy.principal("frank"), k=3
     )
     assert hits[0].uri == uri(mailbox, FINANCE[0])
@@ -138,7 +139,7 @@ def test_an_attachment_is_cited_as_part_of_its_message(fake_memex, mailbox):
         "> attachment q2-budget-2026.csv"
     )
     assert "line: Cloud and harrier operations; amount_eur: 118000" in hits[0].text
-    sam = fake_memex.search(
+    sam = Reads(fake_memex).search(
         "Cloud and harrier operations amount_eur 118000", principal=fake_memex.policy.principal("sam")
     )
     assert all("118000" not in h.text for h in sam)
@@ -151,12 +152,12 @@ def test_dates_narrow_mail(fake_memex, mailbox):
         date_from=datetime(2026, 3, 1, tzinfo=UTC).timestamp(),
         date_to=datetime(2026, 4, 1, tzinfo=UTC).timestamp(),
     )
-    hits = fake_memex.search(
+    hits = Reads(fake_memex).search(
         "budget Frank", principal=fake_memex.policy.principal("erin"), k=50, narrowing=march
     )
     assert {h.source_id for h in hits} == {f"mail:{m}" for m in FINANCE}
     april = Narrowing(date_from=datetime(2026, 4, 1, tzinfo=UTC).timestamp())
-    hits = fake_memex.search(
+    hits = Reads(fake_memex).search(
         "budget Frank", principal=fake_memex.policy.principal("erin"), k=50, narrowing=april
     )
     assert {h.source_id for h in hits} == {f"mail:{m}" for m in OFFICE}
@@ -176,7 +177,7 @@ def test_reingest_changes_nothing_and_a_deleted_message_goes(fake_memex, mailbox
     assert third.removed == [uri(mailbox, HR[1])]
     assert third.chunks_removed > 0
     assert fake_memex.ledger.get(f"mail:{HR[1]}") is None
-    hits = fake_memex.search(
+    hits = Reads(fake_memex).search(
         "Segurança Social payroll run", principal=fake_memex.policy.principal("hana"), k=50
     )
     assert all("Segurança Social" not in h.text for h in hits)
@@ -255,13 +256,15 @@ def test_the_personal_policy_labels_mail(memex_home, mailbox, tmp_path):
         assert report.failures == [] and len(report.indexed) == 9
         labels = {frozenset(r.access.labels) for r in memex.ledger.records()}
         assert labels == {frozenset({"personal"})}
-        hits = memex.search(
+        hits = Reads(memex).search(
             "budget contingency payroll heartbeat drinks", principal=memex.policy.principal("owner"), k=50
         )
         assert {h.source_id for h in hits} >= {f"mail:{m}" for m in FINANCE + OFFICE}
         every_message = {r.source_id for r in memex.ledger.records()}
-        assert {h.source_id for h in memex.export(principal=memex.policy.principal("owner"))} == every_message
-        assert list(memex.export(principal=memex.policy.principal("guest"))) == []
+        assert {
+            h.source_id for h in Reads(memex).export(principal=memex.policy.principal("owner"))
+        } == every_message
+        assert list(Reads(memex).export(principal=memex.policy.principal("guest"))) == []
     finally:
         memex.close()
 
@@ -270,11 +273,13 @@ def test_show_a_mailbox_file_shows_the_messages_its_reader_may_read(fake_memex, 
     """`memex show kestrel-2026.mbox` (a file, not a source id): the messages of that mailbox
     the asker may read, nothing of the others, and the same nothing for a stranger."""
     fake_memex.ingest([str(mailbox)])
-    erin = {h.uri for h in fake_memex.show(str(mailbox), principal=fake_memex.policy.principal("erin"))}
+    erin = {
+        h.uri for h in Reads(fake_memex).show(str(mailbox), principal=fake_memex.policy.principal("erin"))
+    }
     assert erin and all(u.startswith(f"{mailbox.as_posix()}#") for u in erin)
     assert {uri(mailbox, m) for m in FINANCE} <= erin
     assert not {uri(mailbox, m) for m in HR} & erin
-    assert fake_memex.show(str(mailbox), principal=fake_memex.policy.principal("mallory")) == []
+    assert Reads(fake_memex).show(str(mailbox), principal=fake_memex.policy.principal("mallory")) == []
 
 
 def test_one_message_in_two_files_is_indexed_once_and_a_rerun_changes_nothing(fake_memex, kestrel):
@@ -301,7 +306,7 @@ def test_one_message_in_two_files_is_indexed_once_and_a_rerun_changes_nothing(fa
     again = fake_memex.ingest([str(folder)])
     assert (again.indexed, again.unchanged, again.removed, again.chunks_added) == ([], 1, [], 0)
     assert len(again.duplicates) == 1
-    (shown,) = fake_memex.show(
+    (shown,) = Reads(fake_memex).show(
         str(folder / "a-contingency.eml"), principal=fake_memex.policy.principal("erin")
     )
     assert "Sent from my phone" not in shown.text

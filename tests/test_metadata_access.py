@@ -9,6 +9,7 @@ import json
 import pytest
 
 from connectors.mail.headers import addresses, unreadable_addresses
+from memex.api.reads import Reads
 from memex.errors import EmptyIndex
 
 CRAFTED = '"pat@kestrel.example"@payroll-partner.example'
@@ -57,12 +58,12 @@ def test_clean_mailbox_lists_still_parse():
 def hits(memex, user, query):
     principal = memex.policy.principal(user)
     try:
-        found = memex.search(query, principal=principal, k=20)
+        found = Reads(memex).search(query, principal=principal, k=20)
     except EmptyIndex:
         return [], ""
     memex.model.prompts.clear()
     try:
-        answer = memex.ask(query, principal=principal, k=5).text
+        answer = Reads(memex).ask(query, principal=principal, k=5).text
     except EmptyIndex:
         answer = ""
     prompt = "\n".join(m["content"] for messages in memex.model.prompts for m in messages)
@@ -79,10 +80,10 @@ def test_mail_to_a_crafted_recipient_never_reaches_that_user(fake_memex, kestrel
     question = "What are the new salary bands for grade 7 engineers?"
     uris, text = hits(fake_memex, "pat", question)
     assert uris == [] and "88,400" not in text
-    assert fake_memex.show(record.uri, principal=fake_memex.policy.principal("pat")) == []
+    assert Reads(fake_memex).show(record.uri, principal=fake_memex.policy.principal("pat")) == []
     uris, text = hits(fake_memex, "hana", question)
     assert uris == [record.uri] and "88,400" in text
-    (shown,) = fake_memex.show(record.uri, principal=fake_memex.policy.principal("hana"))[:1]
+    (shown,) = Reads(fake_memex).show(record.uri, principal=fake_memex.policy.principal("hana"))[:1]
     assert f"Note: not an address, so it gives no one access (To: {CRAFTED})" in shown.text
 
 
@@ -103,7 +104,7 @@ def deal_readers(memex):
     readers = set()
     for user in ("alice", "dev", "hana", "frank", "erin", "sam", "pat", "vic"):
         uris, text = hits(memex, user, DEAL_QUESTION)
-        shown = memex.show(
+        shown = Reads(memex).show(
             "slack://kestrel/#nordlys-deal/2026-06-18T19:02", principal=memex.policy.principal(user)
         )
         if any("nordlys-deal" in u for u in uris) or "41 million" in text or shown:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from memex.api.reads import Reads
 from tests.conftest import POLICIES, ROOT, parse_all
 
 LISBON = ZoneInfo("Europe/Lisbon")
@@ -68,29 +69,29 @@ def test_the_example_archive_is_read_by_its_connectors(personal):
 def test_a_date_bounded_question_gets_only_that_weeks_results(personal):
     memex, _ = personal
     owner = memex.policy.principal("owner")
-    dates = memex.find_dates("What did I do last week?", now=NOW)
+    dates = Reads.find_dates("What did I do last week?", now=NOW)
     assert dates.to_json() == {
         "from": "2026-03-02T00:00:00+00:00",
         "to": "2026-03-09T00:00:00+00:00",
         "phrase": "last week",
     }
-    answer = memex.ask("What did I do last week?", principal=owner, k=20, dates=dates)
+    answer = Reads(memex).ask("What did I do last week?", principal=owner, k=20, dates=dates)
     assert answer.hits, "something happened last week"
     for hit in answer.hits:
         assert dates.date_from <= hit.metadata["timestamp"] < dates.date_to, hit.uri
     assert answer.to_json()["dates"] == dates.to_json()
-    titles = {h.title for h in memex.search("week", principal=owner, k=50, dates=dates)}
+    titles = {h.title for h in Reads(memex).search("week", principal=owner, k=50, dates=dates)}
     assert "Get three quotes from moving companies +move @computer (done)" in titles
     # Without the range, the same search reaches other weeks too.
-    everything = memex.search("climbing movers landlord week", principal=owner, k=50)
+    everything = Reads(memex).search("climbing movers landlord week", principal=owner, k=50)
     assert any(not dates.date_from <= h.metadata.get("timestamp", 0) < dates.date_to for h in everything)
 
 
 def test_what_is_on_my_calendar_next_tuesday(personal):
     memex, _ = personal
     owner = memex.policy.principal("owner")
-    dates = memex.find_dates("what is on my calendar next Tuesday?", now=NOW)
-    hits = memex.search("what is on my calendar next Tuesday?", principal=owner, k=10, dates=dates)
+    dates = Reads.find_dates("what is on my calendar next Tuesday?", now=NOW)
+    hits = Reads(memex).search("what is on my calendar next Tuesday?", principal=owner, k=10, dates=dates)
     assert {h.title for h in hits} == {
         "Climbing with Inês (2026-03-17 18:30)",
         "Hand the keys back to the landlord (Sr. Almeida) (2026-03-17 09:00)",
@@ -101,8 +102,8 @@ def test_when_did_i_last_meet_the_landlord(personal):
     memex, _ = personal
     owner = memex.policy.principal("owner")
     question = "when did I last meet the landlord?"
-    assert memex.find_dates(question, now=NOW) is None  # nothing to filter on
-    hits = memex.search(question, principal=owner, k=4, mode="lexical")
+    assert Reads.find_dates(question, now=NOW) is None  # nothing to filter on
+    hits = Reads(memex).search(question, principal=owner, k=4, mode="lexical")
     # Both meetings, each with its date in the text, and the note about the landlord (two chunks).
     assert {h.title for h in hits} == {
         "Meet the landlord (Sr. Almeida) about the lease renewal (2026-02-12 10:00)",
@@ -117,7 +118,7 @@ def test_when_did_i_last_meet_the_landlord(personal):
 def test_what_is_still_open_on_my_list_about_the_move(personal):
     memex, archive = personal
     owner = memex.policy.principal("owner")
-    hits = memex.search("what is still open on my list about the move?", principal=owner, k=30)
+    hits = Reads(memex).search("what is still open on my list about the move?", principal=owner, k=30)
     tasks = [h for h in hits if h.source_id.startswith("todo:")]
     open_tasks = {h.text.split("\n")[1] for h in tasks if "\nOpen task: " in h.text}
     assert open_tasks >= {
@@ -143,12 +144,14 @@ def test_the_guest_profile_never_sees_private_events_or_bookmarks(personal):
     memex, _ = personal
     guest, owner = memex.policy.principal("guest"), memex.policy.principal("owner")
     for question, canary in (("dentist appointment in March", "Sorriso"), ("bookmarks about Porto", "http")):
-        hits = memex.search(question, principal=guest, k=50)
-        answer = memex.ask(question, principal=guest, k=50)
+        hits = Reads(memex).search(question, principal=guest, k=50)
+        answer = Reads(memex).ask(question, principal=guest, k=50)
         seen = json.dumps([h.to_json() for h in hits]) + json.dumps(answer.messages) + answer.text
         seen += json.dumps(answer.to_json())
         assert canary not in seen
-        assert canary in json.dumps([h.to_json() for h in memex.search(question, principal=owner, k=50)])
+        assert canary in json.dumps(
+            [h.to_json() for h in Reads(memex).search(question, principal=owner, k=50)]
+        )
 
 
 def test_the_cli_shows_the_dates_it_applied(personal, monkeypatch):
@@ -505,13 +508,13 @@ def test_dates_bound_mail_and_chat_too(fake_memex, kestrel):
     assert report.failures == []
     alice = fake_memex.policy.principal("alice")
     question = "what happened with the harrier outage last month?"
-    dates = fake_memex.find_dates(question, now=datetime(2026, 4, 20, 12, 0, tzinfo=LISBON))
+    dates = Reads.find_dates(question, now=datetime(2026, 4, 20, 12, 0, tzinfo=LISBON))
     assert dates.to_json() == {
         "from": "2026-03-01T00:00:00+00:00",
         "to": "2026-04-01T00:00:00+01:00",
         "phrase": "last month",
     }
-    hits = fake_memex.search(question, principal=alice, k=50, dates=dates)
+    hits = Reads(fake_memex).search(question, principal=alice, k=50, dates=dates)
     assert {h.source_id.split(":")[0] for h in hits} == {"mail", "slack"}
     for hit in hits:
         assert dates.date_from <= hit.metadata["timestamp"] < dates.date_to, hit.uri
@@ -519,13 +522,13 @@ def test_dates_bound_mail_and_chat_too(fake_memex, kestrel):
         "mail:20260316103000.heartbeat.alice@kestrel.example",
         "slack:T01KESTREL:C01ENGINE0:1773302280.000001",
     } <= {h.source_id for h in hits}
-    answer = fake_memex.ask(question, principal=alice, k=50, dates=dates)
+    answer = Reads(fake_memex).ask(question, principal=alice, k=50, dates=dates)
     assert answer.hits and all(
         dates.date_from <= h.metadata["timestamp"] < dates.date_to for h in answer.hits
     )
     assert "Falcon 2 launch drinks" not in json.dumps(answer.messages)  # an April mail
     # Without the range the same question reaches April (the drinks mail, #engineering on 2 April).
-    undated = {h.source_id for h in fake_memex.search(question, principal=alice, k=50)}
+    undated = {h.source_id for h in Reads(fake_memex).search(question, principal=alice, k=50)}
     assert {
         "mail:20260420090000.drinks.pat@kestrel.example",
         "slack:T01KESTREL:C01ENGINE0:1775140200.000001",
@@ -566,15 +569,15 @@ def test_photo_positions_and_health_appointments_are_for_the_owner_only(memex_ho
         ("photos I took in Lisbon in May 2019", ("IMG_located", "Intendente", "38.7223"), "IMG_unlocated"),
         ("appointment on 12 March", ("Fisiolis", "Physiotherapy"), "Lunch appointment"),
     ):
-        hits = memex.search(question, principal=guest, k=50, dates=None)
-        answer = memex.ask(question, principal=guest, k=50, dates=None)
+        hits = Reads(memex).search(question, principal=guest, k=50, dates=None)
+        answer = Reads(memex).ask(question, principal=guest, k=50, dates=None)
         seen = json.dumps([h.to_json() for h in hits]) + json.dumps(answer.messages) + answer.text
         seen += json.dumps(answer.to_json())
         assert visible in seen
         for canary in canaries:
             assert canary not in seen, canary
         owner_sees = json.dumps(
-            [h.to_json() for h in memex.search(question, principal=owner, k=50, dates=None)]
+            [h.to_json() for h in Reads(memex).search(question, principal=owner, k=50, dates=None)]
         )
         assert all(canary in owner_sees for canary in (*canaries, visible))
     memex.close()

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connectors.browser import BrowserConnector, netscape
+from memex.api.reads import Reads
 from tests.conftest import POLICIES, ROOT, data_dir, parse_all
 
 LISBON = ZoneInfo("Europe/Lisbon")
@@ -378,17 +379,17 @@ def test_browsing_history_is_for_the_owner_only(memex_home, tmp_path):
     assert report.failures == [] and len(report.indexed) == 6  # 3 page-days, 2 bookmarks, the diary
     owner, guest = memex.policy.principal("owner"), memex.policy.principal("guest")
     question = "flats to rent in Porto"  # the page title also says "idealista": the canary
-    owner_hits = memex.search(question, principal=owner, k=20)
+    owner_hits = Reads(memex).search(question, principal=owner, k=20)
     assert {h.uri for h in owner_hits} >= {"https://www.idealista.pt/arrendar-casas/porto/"}
     assert {h.access.labels for h in owner_hits if h.uri.startswith("https://")} == {
         frozenset({"personal", "browsing"})
     }
-    guest_hits = memex.search(question, principal=guest, k=20)
+    guest_hits = Reads(memex).search(question, principal=guest, k=20)
     assert [h.uri for h in guest_hits] == [(tmp_path / "diary.txt").as_posix()]
-    answer = memex.ask(question, principal=guest)
+    answer = Reads(memex).ask(question, principal=guest)
     prompt = json.dumps(answer.messages) + answer.text
     assert "idealista" not in prompt and all(c.source.startswith("/") for c in answer.citations)
-    answer = memex.ask(question, principal=owner)
+    answer = Reads(memex).ask(question, principal=owner)
     assert "idealista" in answer.text
     memex.close()
 
@@ -411,14 +412,14 @@ def test_a_date_bounded_question_gets_only_the_pages_visited_then(memex_home, tm
     assert memex.ingest([str(profile)], options={"timezone": "Europe/Lisbon"}).failures == []
     owner = memex.policy.principal("owner")
     question = "which flats and trains did I look at last week?"
-    dates = memex.find_dates(question, now=datetime(2026, 3, 11, 15, 30, tzinfo=LISBON))
+    dates = Reads.find_dates(question, now=datetime(2026, 3, 11, 15, 30, tzinfo=LISBON))
     assert dates.describe() == "2026-03-02 to 2026-03-08 (last week)"
-    hits = memex.search(question, principal=owner, k=20, dates=dates)
+    hits = Reads(memex).search(question, principal=owner, k=20, dates=dates)
     # Monday's and Friday's visits; not Monday 9 March's, nor the bookmarks added in February.
     assert sorted(h.title for h in hits) == [
         "Buy train tickets | CP (visited 2026-03-06)",
         "Flats to rent in Porto — idealista (visited 2026-03-02)",
     ]
-    everything = memex.search(question, principal=owner, k=20)
+    everything = Reads(memex).search(question, principal=owner, k=20)
     assert len({h.source_id for h in everything}) == 5  # 3 page-days and 2 bookmarks
     memex.close()

@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from memex.access.policyfile import PolicySource, load_policy
+from memex.api.reads import Reads
 from memex.api.wiring import Memex
 from memex.config import Paths
 from memex.errors import StoreBusy
@@ -76,6 +77,15 @@ def _memex(home: Path) -> Memex:
     )
 
 
+def reader(memex: Memex) -> Reads:
+    """Reads through a view that does not own the store (as the daemon's readers and the CLI
+    beside a daemon): it never relabels, so the index's last check alone must hide."""
+    view = Memex(
+        memex.paths, policy=memex.policy_source, embedder=memex.embedder, model=memex.model, index=memex.index
+    )
+    return Reads(view)
+
+
 def folders(hits, archive: Path) -> set[str]:
     return {Path(hit.uri).relative_to(archive).parts[0] for hit in hits}
 
@@ -84,29 +94,31 @@ def test_a_tightened_rule_hides_at_the_first_request_and_top_k_stays_k(home, arc
     with _memex(home) as memex:
         memex.ingest([str(archive)])
         alice = lambda: memex.policy.principal("alice")  # noqa: E731  (the policy in force)
-        before = memex.search(QUERY, principal=alice(), k=8)
+        before = reader(memex).search(QUERY, principal=alice(), k=8)
         assert folders(before, archive) == {"handbook", "engineering"}
         handbook_file = str(archive / "handbook" / "employee-handbook.md")
-        assert memex.show(handbook_file, principal=alice())
+        assert reader(memex).show(handbook_file, principal=alice())
         readable_engineering = [
             h for h in memex.index.search(None, principal=alice(), k=10_000) if "/engineering/" in h.uri
         ]
 
         tighten(home / "policy.yaml")
         assert memex.labels_stale()
-        during = memex.search(QUERY, principal=alice(), k=8)
+        during = reader(memex).search(QUERY, principal=alice(), k=8)
         assert folders(during, archive) == {"engineering"}
         assert len(during) == min(8, len(readable_engineering))  # over-fetched: k stays k
-        assert memex.show(handbook_file, principal=alice()) == []
-        assert {h.uri for h in memex.export(principal=alice())} == {h.uri for h in readable_engineering}
+        assert reader(memex).show(handbook_file, principal=alice()) == []
+        assert {h.uri for h in reader(memex).export(principal=alice())} == {
+            h.uri for h in readable_engineering
+        }
         hana = memex.policy.principal("hana")  # HR: the handbook is still hers
-        assert "handbook" in folders(memex.search(QUERY, principal=hana, k=8), archive)
+        assert "handbook" in folders(reader(memex).search(QUERY, principal=hana, k=8), archive)
 
         # The owner relabels online; then the counts agree with what is served.
         assert memex.keep_labels_current() == 2  # the two handbook files
         assert not memex.labels_stale()
         assert memex.index.count(principal=alice())["chunks"] == len(readable_engineering)
-        after = memex.search(QUERY, principal=alice(), k=8)
+        after = reader(memex).search(QUERY, principal=alice(), k=8)
         assert {h.chunk_id for h in after} == {h.chunk_id for h in during}
         record = memex.ledger.get(memex.ledger.find(handbook_file)[0])
         assert record.access.labels == {"staff", "hr"} and "handbook-now-hr-only" in record.rules
@@ -116,25 +128,28 @@ def test_a_loosened_rule_widens_nothing_until_relabelled(home, archive):
     with _memex(home) as memex:
         memex.ingest([str(archive)])
         pat = lambda: memex.policy.principal("pat")  # noqa: E731  (staff only)
-        assert folders(memex.search(QUERY, principal=pat(), k=8), archive) == {"handbook"}
+        assert folders(reader(memex).search(QUERY, principal=pat(), k=8), archive) == {"handbook"}
 
         loosen(home / "policy.yaml")
-        assert folders(memex.search(QUERY, principal=pat(), k=8), archive) == {"handbook"}
+        assert folders(reader(memex).search(QUERY, principal=pat(), k=8), archive) == {"handbook"}
         assert memex.keep_labels_current() == 2  # the two engineering files
-        assert folders(memex.search(QUERY, principal=pat(), k=8), archive) == {"handbook", "engineering"}
+        assert folders(reader(memex).search(QUERY, principal=pat(), k=8), archive) == {
+            "handbook",
+            "engineering",
+        }
 
 
 def test_a_source_no_rule_matches_any_more_is_served_to_nobody(home, archive):
     with _memex(home) as memex:
         memex.ingest([str(archive)])
         erin = lambda: memex.policy.principal("erin")  # noqa: E731  (the CEO reads engineering)
-        assert "engineering" in folders(memex.search(QUERY, principal=erin(), k=8), archive)
+        assert "engineering" in folders(Reads(memex).search(QUERY, principal=erin(), k=8), archive)
         policy = home / "policy.yaml"
         text = policy.read_text().replace('"**/kestrel/engineering/**", ', "", 1)
         policy.write_text(
             text.replace('match: {path: "**/kestrel/engineering/**"}', 'match: {path: "/x/**"}')
         )
-        assert "engineering" not in folders(memex.search(QUERY, principal=erin(), k=8), archive)
+        assert "engineering" not in folders(Reads(memex).search(QUERY, principal=erin(), k=8), archive)
         memex.keep_labels_current()
         assert not [r for r in memex.ledger.records() if "/engineering/" in r.uri]  # default deny
 

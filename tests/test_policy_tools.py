@@ -10,6 +10,7 @@ import pytest
 from memex.access import allowed
 from memex.access.policycheck import explain, run_cases
 from memex.access.policyfile import load_policy
+from memex.api.reads import Reads
 from memex.errors import MemexError
 from tests.conftest import POLICIES
 
@@ -48,8 +49,8 @@ def test_audit_records_who_asked_and_what_was_served(fake_memex, kestrel):
     fake_memex.ingest([str(kestrel)])
     policy = fake_memex.policy
     hana, alice, admin = (policy.principal(u) for u in ("hana", "alice", "root-admin"))
-    hits = fake_memex.search("salaries", principal=hana, k=3, actor="root-admin (as hana)")
-    fake_memex.ask("vacation days", principal=alice, k=2)
+    hits = Reads(fake_memex).search("salaries", principal=hana, k=3, actor="root-admin (as hana)")
+    Reads(fake_memex).ask("vacation days", principal=alice, k=2)
     entries = fake_memex.audit.entries(reader=admin)
     assert [(e.principal, e.actor, e.action) for e in entries] == [
         ("alice", "alice", "ask"),
@@ -98,7 +99,7 @@ def test_export_yields_exactly_the_readable_chunks(fake_memex, kestrel):
     policy = fake_memex.policy
     for user in ("alice", "hana", "erin", "vic", "mallory"):
         principal = policy.principal(user)
-        exported = list(fake_memex.export(principal=principal))
+        exported = list(Reads(fake_memex).export(principal=principal))
         expected = {
             r.source_id
             for r in fake_memex.ledger.records(status="indexed")

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
+from memex.api.reads import Reads
 from memex.api.wiring import Memex
 from memex.config import Paths, Settings
 from memex.errors import ConfigError, ModelError
@@ -149,7 +150,7 @@ def test_memex_works_through_the_token_proxy_and_nothing_else_does(
     with _memex(tmp_path / "home", company_policy, proxy.url, ca_file=str(cert)) as memex:
         report = memex.ingest([str(archive)])
         assert (report.failures, len(report.indexed)) == ([], len(list((archive / "handbook").iterdir())))
-        hits = memex.search("expenses", principal=company_policy.principal("alice"), k=3)
+        hits = Reads(memex).search("expenses", principal=company_policy.principal("alice"), k=3)
         assert hits and all(hit.uri.startswith(str(archive)) for hit in hits)
     assert proxy.forwarded > 0
     refused_before = proxy.refused

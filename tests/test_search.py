@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from memex.api.reads import Reads
 from memex.index import Narrowing
 
 
@@ -23,7 +24,7 @@ def notes(fake_memex, kestrel):
 
 def test_a_verbatim_phrase_outranks_the_same_words_scattered(notes):
     pat = notes.policy.principal("pat")
-    hits = notes.search("the office opens early for the whole company", principal=pat, k=3)
+    hits = Reads(notes).search("the office opens early for the whole company", principal=pat, k=3)
     assert hits[0].uri.endswith("b-verbatim.txt")
 
 
@@ -31,7 +32,9 @@ def test_narrowing_to_a_source_only_narrows(notes, kestrel):
     pat, vic = notes.policy.principal("pat"), notes.policy.principal("vic")
     target = f"file:{kestrel}/handbook/a-scattered.txt"
     only = Narrowing(source_ids=frozenset({target}))
-    assert {h.source_id for h in notes.search("office", principal=pat, k=10, narrowing=only)} == {target}
+    assert {h.source_id for h in Reads(notes).search("office", principal=pat, k=10, narrowing=only)} == {
+        target
+    }
     assert notes.index.search("office", principal=vic, k=10, narrowing=only) == []  # vic may not read it
 
 

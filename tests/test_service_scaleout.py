@@ -162,7 +162,7 @@ def test_a_chroma_server_as_the_store(tmp_path, archive, chroma_server, company_
         assert sources(alice) == {"handbook", "engineering"}
         assert sources(hana) == {"handbook", "hr"}
         before = (sources(alice), sources(hana))
-        with service.reads:
+        with service.reads.lock:
             rebuilt = memex.rebuild()  # reset: the server's collections are emptied and refilled
         assert (rebuilt.failures, len(rebuilt.indexed)) == ([], 5)
         assert (sources(alice), sources(hana)) == before

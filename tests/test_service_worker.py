@@ -280,9 +280,9 @@ def test_closing_fails_waiting_questions_instead_of_hanging(corpus):
     model = BlockingModel()
     service, _ = make_service(memex, model_factory=lambda: model)
     who = Caller(memex.policy.principal("everything"), "test")
-    running = service.submit_ask(who, items[40].query, channel="test")
+    running = service.reads.submit_ask(items[40].query, channel="test", **who.identity)
     assert model.started.wait(10)
-    waiting = service.submit_ask(who, items[40].query, channel="test")
+    waiting = service.reads.submit_ask(items[40].query, channel="test", **who.identity)
     closer = threading.Thread(target=service.close)
     closer.start()
     assert str(waiting.future.exception(timeout=10)) == "the service is shutting down"

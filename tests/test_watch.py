@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from memex.api.reads import Reads
 from memex.daemon.watch import coalesce
 from tests.watch_support import QUIET, Running, consistent, disk_state, index_state, wait_until
 
@@ -39,7 +40,7 @@ def assert_converged(memex, root: Path, timeout: float = 20.0) -> None:
 
 
 def search_uris(memex, query: str, user: str = "alice") -> list[str]:
-    hits = memex.search(query, principal=memex.policy.principal(user), k=20, mode="lexical")
+    hits = Reads(memex).search(query, principal=memex.policy.principal(user), k=20, mode="lexical")
     return sorted({hit.uri for hit in hits})
 
 
@@ -237,7 +238,7 @@ def test_hostile_files_are_killed_and_reported_while_others_are_indexed(fake_mem
         }
         failed = {r.uri: r.error for r in fake_memex.ledger.records(status="failed")}
         assert failed == {uri: f"failed: {reason}" for uri, reason in reasons.items()}
-        status = running.reader.status(principal=fake_memex.policy.principal("root-admin"))
+        status = Reads(running.reader).status(principal=fake_memex.policy.principal("root-admin"))
         assert sorted((f["source"], f["reason"]) for f in status["failures"]) == sorted(failed.items())
         reported = [(f["source"], f["reason"]) for e in running.of("batch") for f in e["failed"]]
         assert sorted(reported) == sorted(reasons.items())

@@ -36,7 +36,18 @@ NOT_SUPPORTED = "The model's answer is not supported by the sources."
 MIN_SIMILARITY = 0.30
 MIN_SIMILARITY_WITH_KEYWORDS = 0.18
 
-__all__ = ["NO_ANSWER", "Answer", "Citation", "Evidence", "answer_question", "best_sentences", "relevant"]
+__all__ = [
+    "NO_ANSWER",
+    "Answer",
+    "Citation",
+    "Evidence",
+    "Prepared",
+    "answer_question",
+    "best_sentences",
+    "generate",
+    "prepare",
+    "relevant",
+]
 
 
 @dataclass(frozen=True)
@@ -187,7 +198,22 @@ def prompt_boundary(key: bytes | None, question: str, hits: Sequence[Hit]) -> st
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:12]
 
 
-def answer_question(
+@dataclass
+class Prepared:
+    """A question made ready for the model: its retrieved hits (only those the asker may read),
+    the prompt, the citations and evidence. Made under the reads' lock; generation needs none."""
+
+    question: str
+    kind: str
+    used: list[Hit]
+    messages: list[Message]
+    citations: list[Citation]
+    evidence: list[Evidence]
+    dates: DateRange | None
+    dates_note: str | None
+
+
+def prepare(
     question: str,
     *,
     principal: Principal,
@@ -197,16 +223,13 @@ def answer_question(
     narrowing: Narrowing = NO_NARROWING,
     dates: DateRange | None = None,
     max_tokens: int = 256,
-    on_token: Callable[[str], None] | None = None,
     prompt_key: bytes | None = None,
-) -> Answer:
+) -> Prepared:
     hits, dates_note = retrieve(
         question, principal=principal, index=index, k=k, narrowing=narrowing, dates=dates, keep=relevant
     )
     if not hits:
-        if on_token:
-            on_token(NO_ANSWER)
-        return Answer(question=question, text=NO_ANSWER, dates=dates, dates_note=dates_note)
+        return Prepared(question, "other", [], [], [], [], dates, dates_note)
     boundary = prompt_boundary(prompt_key, question, hits)
     messages, used = build_messages(question, hits, model=model, max_tokens=max_tokens, boundary=boundary)
     citations = [
@@ -226,6 +249,24 @@ def answer_question(
         Evidence(e.n, clean_answer(e.sentence, allowed_urls=allowed_urls), e.score)
         for e in best_sentences(question, used, index.embedder)
     ]
+    return Prepared(question, asked_kind(question), used, messages, citations, evidence, dates, dates_note)
+
+
+def generate(
+    prepared: Prepared,
+    *,
+    model: LanguageModel,
+    max_tokens: int = 256,
+    on_token: Callable[[str], None] | None = None,
+) -> Answer:
+    """The model's answer to a prepared question, checked against its sources as it streams."""
+    question, used, kind = prepared.question, prepared.used, prepared.kind
+    if not used:
+        if on_token:
+            on_token(NO_ANSWER)
+        return Answer(question=question, text=NO_ANSWER, dates=prepared.dates, dates_note=prepared.dates_note)
+    citations, evidence = prepared.citations, prepared.evidence
+    allowed_urls = {c.source for c in citations}
 
     def quote_sources(unsupported: list[Fact]) -> str:
         """The model's direct answer states what the sources do not hold, or not what was asked:
@@ -236,7 +277,6 @@ def answer_question(
         quoted = f'The sources say: "{support.sentence}" [{support.n}]'
         return f"{NOT_SUPPORTED} {quoted}" if unsupported else quoted
 
-    kind = asked_kind(question)
     checker = Checker(
         Known.of([source_text(h) for h in used], question),
         sources=len(used),
@@ -251,7 +291,7 @@ def answer_question(
     streamer = SafeStream(on_token, allowed_urls)
     splitter = SentenceSplitter(streamer.feed, checker)
     pieces: list[str] = []
-    generated = model.stream(messages, max_tokens=max_tokens)
+    generated = model.stream(prepared.messages, max_tokens=max_tokens)
     try:
         for piece in generated:
             pieces.append(piece)
@@ -267,7 +307,45 @@ def answer_question(
     text = clean_answer(splitter.text, allowed_urls=allowed_urls).strip() or NO_ANSWER
     if text == NO_ANSWER:
         citations, evidence = [], []
-    answer = Answer(question, text, citations, evidence, used, messages, dates=dates, dates_note=dates_note)
+    answer = Answer(
+        question,
+        text,
+        list(citations),
+        list(evidence),
+        used,
+        prepared.messages,
+        dates=prepared.dates,
+        dates_note=prepared.dates_note,
+    )
     answer.raw_text = clean_answer("".join(pieces), allowed_urls=allowed_urls).strip()
     answer.grounding = checker.result
     return answer
+
+
+def answer_question(
+    question: str,
+    *,
+    principal: Principal,
+    index: Index,
+    model: LanguageModel,
+    k: int = 5,
+    narrowing: Narrowing = NO_NARROWING,
+    dates: DateRange | None = None,
+    max_tokens: int = 256,
+    on_token: Callable[[str], None] | None = None,
+    prompt_key: bytes | None = None,
+) -> Answer:
+    """prepare, then generate, in one thread (evaluation and tests; the doors go through
+    memex.api.reads, which prepares under its lock and generates in the worker)."""
+    prepared = prepare(
+        question,
+        principal=principal,
+        index=index,
+        model=model,
+        k=k,
+        narrowing=narrowing,
+        dates=dates,
+        max_tokens=max_tokens,
+        prompt_key=prompt_key,
+    )
+    return generate(prepared, model=model, max_tokens=max_tokens, on_token=on_token)

@@ -8,18 +8,14 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from memex import config
 from memex.access import Policy, Principal
 from memex.access.policyfile import PolicySource, load_policy
-from memex.answer.pipeline import Answer, answer_question, retrieve
-from memex.answer.timeparse import DateRange, find_dates
-from memex.errors import EmptyIndex, MemexError
-from memex.index import NO_NARROWING, Index, Narrowing
+from memex.errors import MemexError
+from memex.index import Index
 from memex.ingest.pipeline import Ingestor, IngestReport, Progress
 from memex.ingest.sandbox import Limits, ParserPool, set_limits
 from memex.models import catalogue as models
@@ -296,132 +292,9 @@ class Memex:
         self.ledger.clear_sources()
         return self.ingest(roots, progress=progress)
 
-    def search(
-        self,
-        query: str,
-        *,
-        principal: Principal,
-        k: int = 10,
-        narrowing: Narrowing = NO_NARROWING,
-        mode: str = "hybrid",
-        actor: str | None = None,
-        channel: str = "cli",
-        dates: DateRange | None = None,
-        on_note: Callable[[str], None] | None = None,
-    ):
-        """`dates` (from `find_dates`) puts chunks dated within the range first (and those that
-        name it); with none of those, all dates are searched and `on_note` is told."""
-        self._require_content(principal)
-        hits, note = retrieve(
-            query, principal=principal, index=self.index, k=k, narrowing=narrowing, dates=dates, mode=mode
-        )
-        if note and on_note:
-            on_note(note)
-        self.audit.record(
-            principal=principal, action="search", question=query, hits=hits, actor=actor, channel=channel
-        )
-        return hits
-
-    def ask(
-        self,
-        question: str,
-        *,
-        principal: Principal,
-        k: int | None = None,
-        narrowing: Narrowing = NO_NARROWING,
-        on_token: Callable[[str], None] | None = None,
-        actor: str | None = None,
-        channel: str = "cli",
-        dates: DateRange | None = None,
-    ) -> Answer:
-        """`dates` (from `find_dates`) keeps only chunks dated within the range; the answer
-        says which range was applied."""
-        self._require_content(principal)
-        answer = answer_question(
-            question,
-            principal=principal,
-            index=self.index,
-            model=self.model,
-            k=k or self.settings.k,
-            narrowing=narrowing,
-            dates=dates,
-            max_tokens=self.settings.max_answer_tokens,
-            on_token=on_token,
-            prompt_key=self.prompt_key,
-        )
-        self.audit.record(
-            principal=principal,
-            action="ask",
-            question=question,
-            hits=answer.hits,
-            actor=actor,
-            channel=channel,
-        )
-        return answer
-
-    @staticmethod
-    def find_dates(question: str, *, now: datetime | None = None) -> DateRange | None:
-        """The date range a question's time expressions name ("last week", "in March 2024"),
-        relative to `now` (default: the local time), or None."""
-        return find_dates(question, now or local_now())
-
-    def show(self, source: str, *, principal: Principal, actor: str | None = None, channel: str = "cli"):
-        """The readable chunks of one source, in order. A source the principal may not read
-        and one that does not exist give the same empty result."""
-        source_ids = {source}
-        if "://" not in source:
-            path = Path(source).expanduser().resolve().as_posix()
-            source_ids.add(f"file:{path}")
-            source_ids.update(self.ledger.inside(path))  # a mailbox file: its messages
-        source_ids.update(self.ledger.with_uri(source))  # a citation: narrows only, search decides
-        hits = self.index.search(
-            None, principal=principal, k=10_000, narrowing=Narrowing(source_ids=frozenset(source_ids))
-        )
-        self.audit.record(
-            principal=principal, action="show", question=source, hits=hits, actor=actor, channel=channel
-        )
-        return hits
-
-    def export(self, *, principal: Principal, actor: str | None = None, channel: str = "cli"):
-        """Every chunk `principal` may read, source by source, in document order."""
-        source_ids = self.index.readable_source_ids(principal=principal)
-        for start in range(0, len(source_ids), 100):
-            batch = frozenset(source_ids[start : start + 100])
-            hits = self.index.search(
-                None, principal=principal, k=10**9, narrowing=Narrowing(source_ids=batch)
-            )
-            self.audit.record(
-                principal=principal, action="export", question="", hits=hits, actor=actor, channel=channel
-            )
-            yield from hits
-
-    def status(self, *, principal: Principal) -> dict[str, Any]:
-        visible = self.index.count(principal=principal)
-        out: dict[str, Any] = {
-            "home": str(self.paths.root),
-            "policy": self.policy.origin,
-            "principal": principal.name,
-            "indexed": visible,
-            "models": {
-                "embedding": self.embedder.name,
-                "llm": self.settings.llm_url or self.settings.llm_model or _default_model_name(),
-            },
-        }
-        if principal.admin:
-            # Ledger figures span every label: for admins only.
-            out["ledger"] = self.ledger.counts()
-            out["roots"] = [{"root": r, "connector": c, "last_ingest": t} for r, c, t in self.ledger.roots()]
-            out["failures"] = [
-                {"source": r.uri, "reason": r.error} for r in self.ledger.records(status="failed")
-            ]
-        return out
-
-    def _require_content(self, principal: Principal) -> None:
-        if self.index.count(principal=principal)["chunks"] == 0:
-            raise EmptyIndex(
-                "nothing you can read is indexed yet: run `memex ingest PATH` first"
-                + ("" if principal.known else f" (user {principal.name!r} is not in the policy)")
-            )
+    def model_name(self) -> str:
+        """The language model's name, without loading it."""
+        return self.settings.llm_url or self.settings.llm_model or _default_model_name()
 
 
 def _default_model_name() -> str:
@@ -429,22 +302,6 @@ def _default_model_name() -> str:
         return models.default_model().name
     except MemexError as exc:
         return str(exc)
-
-
-def local_now() -> datetime:
-    """Now in the local time zone, as a named zone where one can be found (TZ, /etc/localtime),
-    so that a range crossing a daylight-saving change still starts and ends at local midnight."""
-    now = datetime.now().astimezone()
-    names = [os.environ.get("TZ", "").lstrip(":")]
-    target = os.path.realpath("/etc/localtime")
-    if "/zoneinfo/" in target:
-        names.append(target.split("/zoneinfo/", 1)[1])
-    for name in filter(None, names):
-        try:
-            return now.astimezone(ZoneInfo(name))
-        except (ValueError, ZoneInfoNotFoundError):
-            continue
-    return now
 
 
 def _replace(settings: config.Settings, **changes: Any) -> config.Settings:

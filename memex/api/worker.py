@@ -43,6 +43,11 @@ class Cancelled(Exception):
     """The asker went away; the job stops at the next token."""
 
 
+class _NotBuilt(Exception):
+    def __init__(self, error: MemexError) -> None:
+        self.error = error
+
+
 class Job:
     def __init__(self, run: Callable[[LanguageModel, Job], Any], owner: str) -> None:
         self.run = run
@@ -71,8 +76,12 @@ class GenerationWorker:
         *,
         queue_size: int = 8,
         per_user: int = 2,
+        owns_model: bool = True,
     ) -> None:
+        """`owns_model`: the factory builds a model for this worker alone, closed when it fails
+        or the worker closes (False: a model someone else owns, never closed here)."""
         self._factory = model_factory
+        self._owns_model = owns_model
         self._model: LanguageModel | None = None
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._per_user = per_user
@@ -178,8 +187,12 @@ class GenerationWorker:
             started = time.monotonic()
             try:
                 if self._model is None:
-                    self._model = self._factory()
+                    self._model = self._build()
                 result = job.run(self._model, job)
+            except _NotBuilt as exc:
+                # No model to restart (not installed, a bad path): the reason is the answer.
+                self.failed += 1
+                job.future.set_exception(exc.error)
             except Cancelled as exc:
                 job.future.set_exception(exc)
             except ModelError as exc:
@@ -216,13 +229,19 @@ class GenerationWorker:
             finally:
                 self.running = None
 
+    def _build(self) -> LanguageModel:
+        try:
+            return self._factory()
+        except MemexError as exc:
+            raise _NotBuilt(exc) from exc
+
     def _restart_model(self) -> None:
         self.restarts += 1
         self._drop_model()
 
     def _drop_model(self) -> None:
         model, self._model = self._model, None
-        close = getattr(model, "close", None)
+        close = getattr(model, "close", None) if self._owns_model else None
         if close is not None:
             try:
                 close()

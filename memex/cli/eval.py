@@ -78,11 +78,21 @@ def eval_command(
                 questions = evaluation.load_questions(dataset, split=split, limit=limit)
                 by_path = any("/" in d for rel in questions.qrels.values() for d in rel)
                 with _open(ctx.find_root().params.get("policy")) as memex:
-                    principal, _ = memex.cli_principal(as_user)
+                    from memex.api.reads import Reads
+
+                    principal, actor = memex.cli_principal(as_user)
+                    reads = Reads(memex)
                     scores = evaluation.evaluate_index(
-                        memex.index,
+                        lambda query, k, how: reads.search(
+                            query,
+                            principal=principal,
+                            actor=actor,
+                            channel="eval",
+                            k=k,
+                            mode=how,
+                            dates=False,
+                        ),
                         questions,
-                        principal=principal,
                         modes=mode,
                         doc_id=(lambda hit: hit.uri) if by_path else (lambda hit: hit.source_id),
                     )
@@ -125,15 +135,14 @@ def _eval_answers(
         with _open(policy, model_path=model) as memex:
             memex.on_note = _note
 
+            from memex.api.reads import Reads
+
+            reads = Reads(memex)
+
             def ask(question, on_token):
                 principal, actor = memex.cli_principal(question.as_user or as_user)
-                return memex.ask(
-                    question.question,
-                    principal=principal,
-                    on_token=on_token,
-                    actor=actor,
-                    channel="eval",
-                    dates=memex.find_dates(question.question),
+                return reads.ask(
+                    question.question, principal=principal, on_token=on_token, actor=actor, channel="eval"
                 )
 
             def done(outcome) -> None:

@@ -57,16 +57,24 @@ def _open(**kwargs: Any):
 
 
 def _read(command: str, params: dict[str, Any], as_user: Optional[str], **hooks: Any) -> Any:
-    """A read command's JSON: from the daemon while one owns the store, else from our own Memex
-    (memex.api.commands builds it either way)."""
-    from memex.api import commands as reads
+    """A read command's JSON: from the daemon while one owns the store, else through the read
+    facade on our own Memex (memex.api.commands maps the command onto it either way)."""
+    from memex.api import commands
+    from memex.api.reads import Reads
+    from memex.daemon import client
 
-    served, result = reads.through_daemon(command, params, as_user=as_user, policy=_state["policy"], **hooks)
+    served, result = client.through_daemon(command, params, as_user=as_user, policy=_state["policy"], **hooks)
     if served:
         return result
     with _open(model_path=params.get("model")) as memex:
         principal, actor = memex.cli_principal(as_user)
-        return reads.run(memex, command, params, principal=principal, actor=actor, channel="cli", **hooks)
+        reads = Reads(memex)
+        try:
+            return commands.run(
+                reads, command, params, principal=principal, actor=actor, channel="cli", **hooks
+            )
+        finally:
+            reads.close()
 
 
 def _note(line: str) -> None:
@@ -125,9 +133,7 @@ def ingest(
     try:
         options = _options(option)
         with _open(writable=True) as memex, RichProgress(enabled=not as_json) as progress:
-            report = memex.ingest(
-                paths, progress=progress, retry_failed=retry_failed, options=options
-            )
+            report = memex.ingest(paths, progress=progress, retry_failed=retry_failed, options=options)
     except MemexError as exc:
         _fail(exc, as_json)
     if as_json:
@@ -288,8 +294,9 @@ def status(as_user: Optional[str] = AS_USER, as_json: bool = JSON) -> None:
         _emit(info)
         return
     indexed = info["indexed"]
-    typer.echo(f"Home:    {info['home']}")
-    typer.echo(f"Policy:  {info['policy']}")
+    if "home" in info:  # an admin's: where the files are
+        typer.echo(f"Home:    {info['home']}")
+        typer.echo(f"Policy:  {info['policy']}")
     typer.echo(f"As:      {info['principal']}")
     typer.echo(f"Models:  embeddings {info['models']['embedding']}; answers {info['models']['llm']}")
     if "ledger" in info:  # an admin: what is indexed in all, beside what this user reads
@@ -408,20 +415,19 @@ def audit(
 ) -> None:
     """Read the audit log (admins see everything, others their own entries)."""
     try:
-        with _open() as memex:
-            principal, _ = memex.cli_principal(as_user)
-            entries = memex.audit.entries(reader=principal, limit=limit)
+        entries = _read("audit", {"limit": limit}, as_user)
     except MemexError as exc:
         _fail(exc, as_json)
     if as_json:
-        _emit([e.to_json() for e in entries])
+        _emit(entries)
         return
     import datetime as dt
 
     for entry in entries:
-        when = dt.datetime.fromtimestamp(entry.time).isoformat(timespec="seconds")
+        when = dt.datetime.fromtimestamp(entry["time"]).isoformat(timespec="seconds")
         typer.echo(
-            f"{when} {entry.actor} [{entry.channel} {entry.action}] {entry.question!r} -> {len(entry.chunk_ids)} chunk(s)"
+            f"{when} {entry['actor']} [{entry['channel']} {entry['action']}] {entry['question']!r} "
+            f"-> {len(entry['chunk_ids'])} chunk(s)"
         )
 
 
@@ -458,14 +464,12 @@ def policy_explain(
     as_json: bool = JSON,
 ) -> None:
     """Why USER can or cannot see SOURCE: which rules label it, which roles grant what (admins)."""
-    from memex.access.policycheck import explain
+    from memex.api.reads import Reads
 
     try:
         with _open() as memex:
             principal, _ = memex.cli_principal(None)
-            if not principal.admin:
-                raise MemexError("only an admin may explain the policy")
-            result = explain(memex.policy, memex.ledger, user, source)
+            result = Reads(memex).explain(user, source, principal=principal)
     except MemexError as exc:
         _fail(exc, as_json)
     if as_json:

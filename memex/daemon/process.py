@@ -132,7 +132,7 @@ def run(
     from memex.remote import store_server
 
     lock = PidLock(paths.daemon_pid).acquire()
-    memex = reader = server = None
+    memex = reader = server = reads = None
     try:
         config.initialise(paths)
         settings = config.load_settings(paths)
@@ -154,6 +154,7 @@ def run(
             index=Index.open(paths.store, embedder=memex.embedder, url=store_server(settings)),
         )
         service = Service(memex, reader, folders=folders, emit=emit)
+        reads = service.reads
         on_service(service)
         server = rpc.Server(paths.socket, service.handle, mode=settings.socket_mode)
         server.start()
@@ -162,7 +163,7 @@ def run(
         service.run()
     finally:
         _notify("STOPPING=1")
-        for part in (server, reader, memex):
+        for part in (server, reads, reader, memex):
             if part is not None:
                 try:
                     part.close()

@@ -28,7 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from memex.api import commands as reads
+from memex.api import commands
+from memex.api.reads import Reads
 from memex.daemon.rpc import Peer, Send, error_frame
 from memex.daemon.watch import Debouncer, Ignore, Observers, coalesce, target_for
 from memex.errors import MemexError
@@ -50,6 +51,7 @@ class Service:
         settings = memex.settings
         self.memex = memex  # writable: owns the store
         self.reader = reader  # the same store through other connections, for reads
+        self.reads = Reads(reader)  # the read facade: what every door calls
         self.emit = emit
         self.ignore = Ignore(tuple(settings.ignore))
         self.wake = threading.Event()
@@ -67,7 +69,6 @@ class Service:
         self.period = settings.watch_reconcile_minutes * 60
         self.stopping = threading.Event()
         self.idle = threading.Event()  # set while the loop waits with nothing pending or due
-        self.read_lock = threading.Lock()
         self._due: dict[str, float] = {}  # roots to reconcile, and when
         self._due_lock = threading.Lock()
         self._claims_cache: dict[str, bool] = {}
@@ -197,9 +198,7 @@ class Service:
         if not os.path.isdir(root):
             self._missing(root)
             return
-        self._guarded(
-            root, "reconcile", lambda: self.memex.ingest([root], progress=self._progress())
-        )
+        self._guarded(root, "reconcile", lambda: self.memex.ingest([root], progress=self._progress()))
         self.counts["reconciles"] += 1
 
     def _missing(self, root: str) -> None:
@@ -344,15 +343,9 @@ class Service:
             send({"result": self._answer(request, peer, send)})
         except MemexError as exc:
             send(error_frame(exc))
-        except Exception as exc:  # a bug: the caller gets a reason, the daemon goes on
+        except Exception:  # a bug: the caller gets a reason, the daemon goes on
             log.exception("request %r failed", request.get("command"))
-            send(
-                {
-                    "error": f"internal error: {type(exc).__name__}: {exc}",
-                    "type": "InternalError",
-                    "exit_code": 1,
-                }
-            )
+            send({"error": "internal error (see the daemon's log)", "type": "InternalError", "exit_code": 1})
 
     def _answer(self, request: dict[str, Any], peer: Peer, send: Send) -> Any:
         command = request.get("command")
@@ -370,22 +363,21 @@ class Service:
                 f"the memex daemon answers with the policy {self.reader.policy.origin}; stop it "
                 f"(memex daemon stop) to use another one"
             )
-        with self.read_lock:
-            if self.reader.labels_stale():
-                self.wake.set()  # the loop relabels; the index's last check covers this read
-            principal, actor = self.reader.cli_principal(as_user, os_user=peer.user)
-            if command in reads.COMMANDS:
-                return reads.run(
-                    self.reader,
-                    command,
-                    params,
-                    principal=principal,
-                    actor=actor,
-                    channel="daemon",
-                    on_token=lambda piece: send({"token": piece}),
-                    on_item=lambda item: send({"item": item}),
-                    on_note=lambda note: send({"note": note}),
-                )
+        if self.reader.labels_stale():
+            self.wake.set()  # the loop relabels; the index's last check covers this read
+        principal, actor = self.reader.cli_principal(as_user, os_user=peer.user)
+        if command in commands.COMMANDS:
+            return commands.run(
+                self.reads,
+                command,
+                params,
+                principal=principal,
+                actor=actor,
+                channel="daemon",
+                on_token=lambda piece: send({"token": piece}),
+                on_item=lambda item: send({"item": item}),
+                on_note=lambda note: send({"note": note}),
+            )
         owner = peer.uid == self._owner_uid or principal.admin
         if command == "daemon-status":
             if not owner:

@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from memex.access import Principal
 from memex.errors import ConfigError
-from memex.index import Index
 
 MODES = ("dense", "lexical", "hybrid")
 EVAL_POLICY = """
@@ -93,34 +91,32 @@ def score(rankings: Mapping[str, Sequence[str]], questions: QuestionSet) -> dict
     }
 
 
+Search = Callable[[str, int, str], Sequence[Any]]  # (query, k, mode) -> hits, best first
+
+
 def rank_documents(
-    index: Index,
-    query: str,
-    *,
-    principal: Principal,
-    mode: str,
-    depth: int = 100,
-    doc_id: Callable[[Any], str],
+    search: Search, query: str, *, mode: str, depth: int = 100, doc_id: Callable[[Any], str]
 ) -> list[str]:
     """Documents in the order of their best chunk."""
-    hits = index.search(query, principal=principal, k=depth * 2, mode=mode)
+    hits = search(query, depth * 2, mode)
     return list(dict.fromkeys(doc_id(hit) for hit in hits))[:depth]
 
 
 def evaluate_index(
-    index: Index,
+    search: Search,
     questions: QuestionSet,
     *,
-    principal: Principal,
     modes: Iterable[str] = MODES,
     doc_id: Callable[[Any], str],
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, dict[str, float]]:
+    """Every mode's scores, ranking with `search` (one asker's view: the read facade's search,
+    or an index's for a throwaway corpus)."""
     results = {}
     for mode in modes:
         rankings = {}
         for qid, text in questions.queries.items():
-            rankings[qid] = rank_documents(index, text, principal=principal, mode=mode, doc_id=doc_id)
+            rankings[qid] = rank_documents(search, text, mode=mode, doc_id=doc_id)
             if progress:
                 progress(1)
         results[mode] = score(rankings, questions)
@@ -147,10 +143,10 @@ def evaluate_corpus(
     with tempfile.TemporaryDirectory(prefix="memex-eval-") as home:
         with Memex(Paths(Path(home)), policy=policy, embedder=embedder, writable=True) as memex:
             report = memex.ingest([str(folder.resolve())], progress=ingest_progress)
+            evaluator = policy.principal("evaluator")
             results = evaluate_index(
-                memex.index,
+                lambda query, k, mode: memex.index.search(query, principal=evaluator, k=k, mode=mode),
                 questions,
-                principal=policy.principal("evaluator"),
                 modes=modes,
                 doc_id=lambda hit: hit.source_id.removeprefix("beir:"),
                 progress=query_progress,

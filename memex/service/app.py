@@ -26,10 +26,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from memex.api.worker import Busy, ModelUnavailable
-from memex.errors import MemexError
+from memex.errors import BadRequest, EmptyIndex, MemexError
 from memex.service import mcp_server, openai_api, routes
 from memex.service.auth import Forbidden, Unauthenticated
-from memex.service.core import BadRequest, Service
+from memex.service.core import Service
 from memex.service.guard import LOCAL_HOSTS, MAX_BODY_BYTES, EdgeGuard
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,10 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, exc: BadRequest):
         return error(request, 400, str(exc), "invalid_request_error")
+
+    @app.exception_handler(EmptyIndex)
+    async def empty(request: Request, exc: EmptyIndex):
+        return error(request, 404, str(exc), "not_found_error")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from memex.access import Principal
 from memex.access.policyfile import PolicySource  # noqa: F401  (re-exported: it used to live here)
-from memex.errors import MemexError
+from memex.errors import Forbidden, MemexError
 from memex.service.tokens import TokenStore
 
 log = logging.getLogger(__name__)
@@ -17,10 +18,6 @@ log = logging.getLogger(__name__)
 
 class Unauthenticated(MemexError):
     """No usable token: HTTP 401."""
-
-
-class Forbidden(MemexError):
-    """A valid token whose user may not do this: HTTP 403."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +30,11 @@ class Caller:
     @property
     def actor(self) -> str:
         return f"{self.principal.name} (token {self.token_id})"
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The read facade's `principal` and `actor` keywords for this caller."""
+        return {"principal": self.principal, "actor": self.actor}
 
 
 class Authenticator:

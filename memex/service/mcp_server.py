@@ -18,9 +18,9 @@ from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from memex.api.worker import Busy
-from memex.errors import MemexError
+from memex.errors import BadRequest, MemexError
 from memex.service.auth import Caller, Forbidden, Unauthenticated
-from memex.service.core import BadRequest, Service
+from memex.service.core import Service
 
 CALLER = "memex.caller"
 
@@ -40,7 +40,7 @@ def build(service: Service, *, hosts: Iterable[str]) -> tuple[StreamableHTTPSess
     async def search(query: str, ctx: Context, k: int = 10) -> dict[str, Any]:
         """Passages from the archives you may read that best match QUERY, best first."""
         who = _caller(ctx)
-        hits = await _call(service.search, who, query, k=k, channel="mcp")
+        hits = await _call(service.reads.search, query, k=k, channel="mcp", **who.identity)
         return {"hits": [hit.to_json() for hit in hits]}
 
     @server.tool()
@@ -48,7 +48,7 @@ def build(service: Service, *, hosts: Iterable[str]) -> tuple[StreamableHTTPSess
         """A short answer to QUESTION from the archives you may read, with numbered sources and
         the sentences that support it."""
         who = _caller(ctx)
-        job = await _call(service.submit_ask, who, question, channel="mcp")
+        job = await _call(service.reads.submit_ask, question, channel="mcp", **who.identity)
         try:
             answer = await anyio.to_thread.run_sync(job.future.result, abandon_on_cancel=True)
         except MemexError as exc:

@@ -15,6 +15,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -22,8 +23,9 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from memex.answer.pipeline import Answer
+from memex.errors import BadRequest
 from memex.service.auth import Caller
-from memex.service.core import AnswerStream, BadRequest
+from memex.service.core import AnswerStream
 from memex.service.routes import (
     CLIENT_GONE,
     KEEPALIVE_SECONDS,
@@ -57,7 +59,9 @@ async def chat_completions(request: Request, who: Caller = Depends(caller)) -> A
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if not stream:
-        job = await run_in_threadpool(service.submit_ask, who, question, channel="openai")
+        job = await run_in_threadpool(
+            partial(service.reads.submit_ask, question, channel="openai", **who.identity)
+        )
         answer = await answer_unless_gone(job, request)
         if answer is None:
             return Response(status_code=CLIENT_GONE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from functools import partial
 from importlib import resources
 from typing import Any
 
@@ -67,28 +68,33 @@ def healthz() -> dict[str, str]:
 
 @router.get("/api/status")
 def status(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
-    return service_of(request).status(who)
+    return service_of(request).reads.status(principal=who.principal)
 
 
 @router.post("/api/search")
 def search(body: SearchRequest, request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
-    hits = service_of(request).search(
-        who, body.query, k=body.k, mode=body.mode, dates=not body.no_dates, channel="http"
+    hits = service_of(request).reads.search(
+        body.query, k=body.k, mode=body.mode, dates=not body.no_dates, channel="http", **who.identity
     )
     return {"hits": [hit.to_json() for hit in hits]}
 
 
 @router.get("/api/sources/{source:path}")
 def show(source: str, request: Request, who: Caller = Depends(caller)) -> Any:
-    hits = service_of(request).show(who, source, channel="http")
+    hits = service_of(request).reads.show(source, channel="http", **who.identity)
     if not hits:
         return JSONResponse(NOT_FOUND, status_code=404)
     return {"source": hits[0].uri, "source_id": hits[0].source_id, "chunks": [hit.to_json() for hit in hits]}
 
 
 @router.get("/api/audit")
-def audit(request: Request, limit: int = 100, who: Caller = Depends(admin)) -> dict[str, Any]:
-    return {"entries": [e.to_json() for e in service_of(request).audit_entries(who, limit=limit)]}
+def audit(request: Request, limit: int = 100, who: Caller = Depends(caller)) -> dict[str, Any]:
+    """An admin's: every entry; anyone else's: their own."""
+    return {
+        "entries": [
+            e.to_json() for e in service_of(request).reads.audit(principal=who.principal, limit=limit)
+        ]
+    }
 
 
 @router.post("/api/ask")
@@ -96,7 +102,14 @@ async def ask(body: AskRequest, request: Request, who: Caller = Depends(caller))
     service = service_of(request)
     if not body.stream:
         job = await run_in_threadpool(
-            service.submit_ask, who, body.question, channel="http", k=body.k, dates=not body.no_dates
+            partial(
+                service.reads.submit_ask,
+                body.question,
+                channel="http",
+                k=body.k,
+                dates=not body.no_dates,
+                **who.identity,
+            )
         )
         answer = await answer_unless_gone(job, request)
         return answer.to_json() if answer is not None else Response(status_code=CLIENT_GONE)

@@ -99,10 +99,10 @@ def serve(home: Path, model_path: str | None, queue: int, per_user: int) -> None
     from memex.config import Paths, Settings
     from memex.models.embeddings import HashingEmbedder
     from memex.models.llm import LlamaCppModel
+    from memex.models.process import ModelProcess
     from memex.service.app import create_app
     from memex.service.auth import Authenticator, PolicySource
     from memex.service.core import Service
-    from memex.service.model_process import ModelProcess
     from memex.service.tokens import TokenStore
 
     settings = Settings()

@@ -23,3 +23,15 @@ def register_connectors(register):
     # Claims any SQLite file: connectors for particular SQLite files (browser history...) go above.
     register(DatabaseConnector)
     register(FilesConnector)
+
+
+@hookimpl
+def parser_modules():
+    return ["connectors.fileparse", "connectors.preload"]
+
+
+@hookimpl
+def ignored_name(name):
+    from connectors.files import is_ignored
+
+    return is_ignored(name)

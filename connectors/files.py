@@ -10,10 +10,10 @@ from functools import partial
 from pathlib import Path
 
 from connectors.fileparse import parse_file
-from connectors.links import Scope, resolve, skipped_link
 from memex.connector import Connector
-from memex.documents import SourceDocument
+from memex.documents import SourceDocument, failing_document
 from memex.errors import ParseError
+from memex.links import Scope, resolve, skipped_link
 
 IGNORED_NAMES = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".DS_Store", "Thumbs.db"}
 IGNORED_SUFFIXES = (".swp", ".swo", ".swx", ".tmp", ".part", ".crdownload", ".partial", "~")
@@ -58,18 +58,18 @@ class FilesConnector(Connector):
 
     def _documents(self) -> Iterator[SourceDocument]:
         root = Path(self.target).expanduser().resolve()
-        handlers = _handlers()
+        handlers = [c for c in self.others if c is not FilesConnector]
         if root.is_file():
-            yield from _documents_for_file(root, handlers, self.options)
+            yield from _documents_for_file(root, handlers, self.options, self.others)
             return
         scope = Scope.of(root, self.options)
         for kind, path in walk(root, handlers, ignore_patterns(self.options), scope=scope):
             if kind == "folder":
-                yield from _delegate(path, _claimant(path, handlers, folder=True), self.options)
+                yield from _delegate(path, _claimant(path, handlers, folder=True), self.options, self.others)
             elif kind == "skipped":
                 yield skipped_link(path, scope)
             else:
-                yield from _documents_for_file(path, handlers, self.options)
+                yield from _documents_for_file(path, handlers, self.options, self.others)
 
 
 def walk(
@@ -82,7 +82,7 @@ def walk(
 ) -> Iterator[tuple[str, Path]]:
     """("file", path) and ("folder", path) for folders another connector claims, in a stable
     order, skipping ignored names (and those matching `patterns`). A symbolic link comes out as
-    its real path (connectors.links), or as ("skipped", link) when it is not to be read; a
+    its real path (memex.links), or as ("skipped", link) when it is not to be read; a
     linked folder inside the scope is skipped (it is read where it lies)."""
     scope = scope or Scope.of(root)
     entered = _entered if _entered is not None else set()
@@ -130,12 +130,6 @@ def _link(
             yield from walk(real, handlers, patterns, scope=scope, _entered=entered)
 
 
-def _handlers() -> list[type[Connector]]:
-    from memex.ingest.plugins import connectors
-
-    return [c for c in connectors() if c is not FilesConnector]
-
-
 def _claimant(path: Path, handlers: list[type[Connector]], *, folder: bool) -> type[Connector] | None:
     for handler in handlers:
         if handler.claims_folder(path) if folder else handler.claims_file(path):
@@ -144,24 +138,24 @@ def _claimant(path: Path, handlers: list[type[Connector]], *, folder: bool) -> t
 
 
 def _documents_for_file(
-    path: Path, handlers: list[type[Connector]], options: dict | None = None
+    path: Path, handlers: list[type[Connector]], options: dict | None, others: tuple[type[Connector], ...]
 ) -> Iterator[SourceDocument]:
     handler = _claimant(path, handlers, folder=False)
     if handler is None:
         yield file_document(path)
     else:
-        yield from _delegate(path, handler, options)
+        yield from _delegate(path, handler, options, others)
 
 
 def _delegate(
-    path: Path, handler: type[Connector] | None, options: dict | None = None
+    path: Path, handler: type[Connector] | None, options: dict | None, others: tuple[type[Connector], ...]
 ) -> Iterator[SourceDocument]:
     """A claimed file or folder, read by its connector (with the options given for the folder,
     e.g. `-o timezone=Europe/Lisbon`). If the connector cannot even open it, the failure is
     reported against the path, and the walk goes on."""
     assert handler is not None
     try:
-        yield from handler(str(path), **(options or {})).load()
+        yield from handler(str(path), others=others, **(options or {})).load()
     except (ParseError, OSError, ValueError) as exc:
         yield broken_document(path, f"{handler.name}: {exc}", connector=handler.name)
 
@@ -191,17 +185,11 @@ def file_document(path: Path) -> SourceDocument:
 def broken_document(path: Path, reason: str, *, connector: str = "files") -> SourceDocument:
     """A stand-in for a file that could not be read at all, so that it is reported."""
     posix = path.as_posix()
-    return SourceDocument(
+    return failing_document(
         source_id=f"file:{posix}",
         uri=posix,
         title=path.name,
         connector=connector,
         attributes={"connector": "files", "path": posix},
-        read_bytes=lambda: reason.encode(),
-        parse=partial(_fail, reason),
-        isolated=False,
+        reason=reason,
     )
-
-
-def _fail(reason: str) -> list:
-    raise ParseError(reason)

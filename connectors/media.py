@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from connectors.calendar import option_zone
-from connectors.records import failing_document, lines, record_document
-from memex.connector import Connector
-from memex.documents import SourceDocument
+from connectors.records import lines, record_document
+from memex.connector import Connector, isolated
+from memex.documents import SourceDocument, failing_document
 from memex.errors import ParseError
-from memex.ingest.sandbox import isolated
 
 AUDIO = frozenset(
     {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif", ".ape", ".wv"}

@@ -27,11 +27,10 @@ import yaml
 
 from connectors.calendar import option_zone
 from connectors.files import FilesConnector, broken_document, walk
-from connectors.links import Scope, skipped_link
-from memex.connector import Connector
+from memex.connector import Connector, isolated
 from memex.documents import Element, SourceDocument
 from memex.errors import ParseError
-from memex.ingest.sandbox import isolated
+from memex.links import Scope, skipped_link
 
 NOTE_SUFFIXES = (".md", ".markdown")
 MAX_BYTES = 8 * 1024 * 1024
@@ -70,7 +69,8 @@ class NotesConnector(Connector):
             elif kind == "file" and path.suffix.lower() in NOTE_SUFFIXES and not _is_task_list(path):
                 yield note_document(path, root, names, zone)
             else:
-                yield from FilesConnector(str(path), **{**self.options, "within": scope.roots[0]}).load()
+                options = {**self.options, "within": scope.roots[0]}
+                yield from FilesConnector(str(path), others=self.others, **options).load()
 
 
 def _is_task_list(path: Path) -> bool:

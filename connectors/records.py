@@ -10,7 +10,6 @@ from functools import partial
 from typing import Any
 
 from memex.documents import Element, SourceDocument
-from memex.errors import ParseError
 
 
 def record_document(
@@ -43,29 +42,8 @@ def record_document(
     )
 
 
-def failing_document(
-    *, source_id: str, uri: str, connector: str, attributes: Mapping[str, Any], reason: str
-) -> SourceDocument:
-    """A stand-in that fails with `reason` (ingest reports it against `uri` and goes on). It
-    carries the attributes the record would have had, so the policy's rules for it apply."""
-    return SourceDocument(
-        source_id=source_id,
-        uri=uri,
-        title=uri.rsplit("/", 1)[-1],
-        connector=connector,
-        attributes=dict(attributes),
-        read_bytes=reason.encode,
-        parse=partial(_fail, reason),
-        isolated=False,
-    )
-
-
 def _elements(elements: tuple[Element, ...]) -> list[Element]:
     return list(elements)
-
-
-def _fail(reason: str) -> list[Element]:
-    raise ParseError(reason)
 
 
 def lines(*pairs: tuple[str, object]) -> list[Element]:

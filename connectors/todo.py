@@ -20,11 +20,10 @@ from functools import partial
 from pathlib import Path
 
 from connectors.calendar import option_zone
-from connectors.records import failing_document, lines, record_document
-from memex.connector import Connector
-from memex.documents import Element, SourceDocument
+from connectors.records import lines, record_document
+from memex.connector import Connector, isolated
+from memex.documents import Element, SourceDocument, failing_document
 from memex.errors import ParseError
-from memex.ingest.sandbox import isolated
 
 TODO_TXT = re.compile(r"(?i)^(todo|done)\.txt$|\.todo\.txt$")
 TASKS_MD = re.compile(r"(?i)^(todo|tasks)\.(md|markdown)$|\.(todo|tasks)\.(md|markdown)$")

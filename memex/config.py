@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from memex.errors import ConfigError
 
@@ -188,3 +189,11 @@ def _write_top_level(paths: Paths, key: str, value: object, line: str, existing:
     temporary = paths.config.with_name(paths.config.name + ".tmp")
     temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, paths.config)
+
+
+def override(settings: Settings, **changes: Any) -> Settings:
+    """`settings` with the given values replaced (command-line options over config.toml); a
+    model named for answers replaces a server named in config.toml."""
+    if changes.get("llm_model"):
+        changes.setdefault("llm_url", None)
+    return replace(settings, **changes)

@@ -1,12 +1,20 @@
-"""The connector contract: one class per source family, one method that yields documents."""
+"""The connector contract: one class per source family, one method that yields documents.
+
+The connector SDK is this module with memex.documents (what connectors yield, and the one
+stand-in for a source that cannot be read), memex.errors, memex.hookspecs (registration) and
+memex.links (symbolic links): connectors import nothing else of memex. `isolated` runs parsing
+that a connector must do while it lists (a calendar's occurrences) in the sandboxed workers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from memex.documents import SourceDocument
+from memex.ingest.sandbox import isolated
+
+__all__ = ["Connector", "isolated"]
 
 
 class Connector:
@@ -23,8 +31,21 @@ class Connector:
     name: ClassVar[str] = ""
     file_suffixes: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, target: str, **options: Any) -> None:
+    def __init__(
+        self,
+        target: str,
+        *,
+        others: Sequence[type[Connector]] = (),
+        data_dir: Path | None = None,
+        **options: Any,
+    ) -> None:
+        """`others`: every registered connector, handed over by ingest, for connectors that
+        delegate what they find to the connector that claims it (the files walk does).
+        `data_dir`: this connector's own folder in MEMEX_HOME (a mail server's sync state), or
+        None where there is none: a connector never looks for memex's folders itself."""
         self.target = target
+        self.others = tuple(others)
+        self.data_dir = data_dir
         self.options = options
 
     @classmethod

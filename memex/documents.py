@@ -7,6 +7,7 @@ import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from memex.access import Access
@@ -140,3 +141,35 @@ def _hash_file(digest: Any, path: str, max_bytes: int) -> None:
             if read > max_bytes:  # it grew while being read
                 raise ParseError(f"refused: the file grew past max_file_mb = {max_bytes // 2**20}")
             digest.update(block)
+
+
+def failing_document(
+    *,
+    source_id: str,
+    uri: str,
+    connector: str,
+    attributes: Mapping[str, Any],
+    reason: str,
+    title: str | None = None,
+    acl: frozenset[str] | None = None,
+    fingerprint: str | None = None,
+) -> SourceDocument:
+    """A stand-in for a source that cannot be read: ingest reports `reason` against `uri` and
+    goes on. It carries the attributes the source would have had, so the policy's rules for it
+    apply (and the report is labelled like the source). The one builder every connector uses."""
+    return SourceDocument(
+        source_id=source_id,
+        uri=uri,
+        title=title or uri.rsplit("/", 1)[-1],
+        connector=connector,
+        attributes=dict(attributes),
+        read_bytes=reason.encode,
+        parse=partial(_fail, reason),
+        acl=acl,
+        fingerprint=fingerprint,
+        isolated=False,
+    )
+
+
+def _fail(reason: str) -> list[Element]:
+    raise ParseError(reason)

@@ -13,8 +13,9 @@ from memex.errors import StoreBusy
 def archive_size(folder) -> int:
     """How many sources the example archive holds (other connectors may add their own files)."""
     from connectors.files import FilesConnector
+    from memex.ingest.plugins import connectors
 
-    return len(list(FilesConnector(str(folder)).load()))
+    return len(list(FilesConnector(str(folder), others=connectors()).load()))
 
 
 def consistent(memex) -> set[str]:

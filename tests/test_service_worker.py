@@ -17,8 +17,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from memex.models.process import ModelProcess
 from memex.service.app import create_app
-from memex.service.model_process import ModelProcess
 from tests.service_fakes import (
     BlockingModel,
     CountingSlowModel,

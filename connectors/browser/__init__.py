@@ -16,11 +16,9 @@ from connectors.browser import chrome, firefox, netscape
 from connectors.browser.records import bookmark_document, visit_documents
 from connectors.browser.snapshot import is_sqlite, snapshot
 from connectors.calendar import option_zone
-from connectors.records import failing_document
-from memex.connector import Connector
-from memex.documents import SourceDocument
+from memex.connector import Connector, isolated
+from memex.documents import SourceDocument, failing_document
 from memex.errors import ParseError
-from memex.ingest.sandbox import isolated
 
 
 def _firefox_profile(path: Path) -> bool:

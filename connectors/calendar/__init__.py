@@ -12,11 +12,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from connectors.calendar.events import documents
 from connectors.calendar.recurrence import Window
-from connectors.records import failing_document
-from memex.connector import Connector
-from memex.documents import SourceDocument
+from memex.connector import Connector, isolated
+from memex.documents import SourceDocument, failing_document
 from memex.errors import ParseError
-from memex.ingest.sandbox import isolated
 
 YEARS_BACK = 2.0
 YEARS_AHEAD = 1.0

@@ -30,8 +30,8 @@ from connectors.calendar.recurrence import (
     recurrence_key,
     wall,
 )
-from connectors.records import failing_document, lines, record_document
-from memex.documents import Element, SourceDocument
+from connectors.records import lines, record_document
+from memex.documents import Element, SourceDocument, failing_document
 from memex.errors import ParseError
 
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")

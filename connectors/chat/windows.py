@@ -20,7 +20,7 @@ from functools import partial
 
 from connectors.chat.model import Conversation, Message, Problem, snippet
 from memex.documents import Element, SourceDocument
-from memex.errors import ParseError
+from memex.documents import failing_document as documents_failing
 
 GAP_SECONDS = 2 * 3600
 MAX_MESSAGES = 40
@@ -205,22 +205,17 @@ def problem_document(conversation: Conversation, problem: Problem) -> SourceDocu
 def failing_document(
     *, source_id: str, uri: str, attributes: dict, reason: str, acl: frozenset[str] | None = None
 ) -> SourceDocument:
-    return SourceDocument(
+    """A chat problem (memex.documents.failing_document), fingerprinted by its reason so that a
+    problem reported once is not reported again until it changes."""
+    return documents_failing(
         source_id=source_id,
         uri=uri,
-        title=uri.rsplit("/", 1)[-1],
         connector="chat",
         attributes=attributes,
-        read_bytes=reason.encode,
-        parse=partial(_fail, reason),
+        reason=reason,
         acl=acl,
         fingerprint="problem:" + hashlib.sha256(reason.encode()).hexdigest(),
-        isolated=False,
     )
-
-
-def _fail(reason: str) -> list[Element]:
-    raise ParseError(reason)
 
 
 def _unique(uri: str, used: set[str]) -> str:

@@ -38,7 +38,7 @@ from connectors.mail.mailboxes import (
 from connectors.mail.threads import thread_ids
 from memex.connector import Connector
 from memex.documents import SourceDocument
-from memex.errors import ParseError
+from memex.errors import ConfigError, ParseError
 
 
 class MailConnector(Connector):
@@ -68,9 +68,11 @@ class MailConnector(Connector):
 
     def _documents(self) -> Iterator[Found]:
         if is_imap_url(self.target):
-            from memex.config import home
-
-            yield from read_imap(self.target, home() / "mail" / "imap")
+            if self.data_dir is None:
+                raise ConfigError(
+                    "reading a mail server needs a folder for its sync state: ingest it with memex"
+                )
+            yield from read_imap(self.target, self.data_dir / "imap")
             return
         path = Path(self.target).expanduser()
         if path.is_dir():

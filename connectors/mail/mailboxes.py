@@ -21,7 +21,7 @@ from connectors.mail.document import CONNECTOR, canonical, message_document, sou
 from connectors.mail.headers import HEADER_LIMIT, Envelope, from_line_date, parse_headers, read_envelope
 from connectors.mail.message import normalise_encoding, parse_message_bytes, parse_message_file
 from connectors.mail.outlook import msg_envelope, parse_msg_file
-from memex.documents import SourceDocument
+from memex.documents import SourceDocument, failing_document
 from memex.errors import ParseError
 
 # A document and the envelope it was made from (None for a file that could not be read).
@@ -107,7 +107,7 @@ def is_claimable_maildir(path: Path, depth: int = 0) -> bool:
             continue  # hidden: Maildir++ folders (read) or a tool's state (ignored)
         try:
             if entry.is_symlink():
-                return False  # links are for the files walk to judge (connectors.links)
+                return False  # links are for the files walk to judge (memex.links)
             if entry.is_dir(follow_symlinks=False):
                 if not is_claimable_maildir(Path(entry.path), depth + 1):
                     return False
@@ -138,7 +138,7 @@ def is_mail_folder(path: Path, depth: int = 0) -> bool:
         entry_path = Path(entry.path)
         try:
             if entry.is_symlink():
-                return False  # links are for the files walk to judge (connectors.links)
+                return False  # links are for the files walk to judge (memex.links)
             if entry.is_dir(follow_symlinks=False):
                 if not (is_claimable_maildir(entry_path, depth + 1) or is_mail_folder(entry_path, depth + 1)):
                     return False
@@ -282,20 +282,14 @@ def folder_of(path: Path) -> str:
 def broken_document(path: Path, reason: str, *, folder: str) -> SourceDocument:
     """A stand-in for a mail file that cannot be read at all, so that it is reported."""
     posix = path.as_posix()
-    return SourceDocument(
+    return failing_document(
         source_id=f"file:{posix}",
         uri=posix,
         title=path.name,
         connector=CONNECTOR,
         attributes={"connector": CONNECTOR, "path": posix, "folder": folder},
-        read_bytes=lambda: reason.encode(),
-        parse=partial(_fail, reason),
-        isolated=False,
+        reason=reason,
     )
-
-
-def _fail(reason: str) -> list:
-    raise ParseError(reason)
 
 
 # --- mbox --------------------------------------------------------------------------------

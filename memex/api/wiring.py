@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,14 @@ from memex.access import Policy, Principal
 from memex.access.policyfile import PolicySource, load_policy
 from memex.errors import MemexError
 from memex.index import Index
-from memex.ingest.pipeline import Ingestor, IngestReport, Progress
-from memex.ingest.sandbox import Limits, ParserPool, set_limits
+from memex.ingest.pipeline import Ingestor
+from memex.ingest.plugins import parser_modules
+from memex.ingest.report import IngestReport, Progress
+from memex.ingest.sandbox import Limits, ParserPool, set_limits, set_preload
 from memex.models import catalogue as models
 from memex.models.embeddings import Embedder, SentenceTransformerEmbedder
 from memex.models.llm import LanguageModel, LlamaCppModel, OpenAICompatibleModel
+from memex.models.process import ModelProcess
 from memex.remote import store_server
 from memex.store import filemodes
 from memex.store.audit import AuditLog
@@ -72,18 +76,37 @@ class Memex:
         policy_path: Path | None = None,
         writable: bool = False,
         model_path: str | None = None,
+        overrides: dict[str, Any] | None = None,
         embedder: Embedder | None = None,
         model: LanguageModel | None = None,
     ) -> Memex:
+        """The one wiring from settings, for every door: MEMEX_HOME (made on first use), its
+        config.toml with `overrides` (command-line options), the policy file (re-read when it
+        changes). Parts open on first use; `writable` takes the store for writing."""
         paths = config.Paths(home or config.home())
         filemodes.use_private_umask()
-        if config.initialise(paths):
-            pass  # first use: the bundled personal policy was written to MEMEX_HOME
+        config.initialise(paths)  # on first use, the bundled personal policy is written
         settings = config.load_settings(paths)
-        policy = PolicySource(load_policy(policy_path or paths.policy), policy_path or paths.policy)
+        changes = dict(overrides or {})
         if model_path:
-            settings = _replace(settings, llm_model=model_path, llm_url=None)
+            changes["llm_model"] = model_path
+        if changes:
+            settings = config.override(settings, **changes)
+        policy = PolicySource(load_policy(policy_path or paths.policy), policy_path or paths.policy)
         return cls(paths, policy=policy, settings=settings, embedder=embedder, model=model, writable=writable)
+
+    def reader(self) -> Memex:
+        """A second view of this Memex's store, for reads while it writes (the daemon): the same
+        policy in force, settings, embedder and model, its own connections, so that readers see
+        committed writes only. The embedder must be safe to share (SerialisedEmbedder)."""
+        return Memex(
+            self.paths,
+            policy=self.policy_source,
+            settings=self.settings,
+            embedder=self.embedder,
+            model=self._model,
+            index=Index.open(self.paths.store, embedder=self.embedder, url=store_server(self.settings)),
+        )
 
     @property
     def policy(self) -> Policy:
@@ -104,22 +127,35 @@ class Memex:
     @property
     def model(self) -> LanguageModel:
         if self._model is None:
-            if self.settings.llm_url:
-                self._model = OpenAICompatibleModel(
-                    self.settings.llm_url,
-                    ca_file=self.settings.llm_ca_file,
-                    allow_insecure=self.settings.allow_insecure_llm,
-                )
-            else:
-                chosen = models.resolve(self.settings.llm_model, on_note=self.on_note)
-                self._model = LlamaCppModel(
-                    chosen.path,
-                    context_tokens=self.settings.context_tokens,
-                    threads=self.settings.llm_threads or None,
-                    name=chosen.name,
-                    sampling=chosen.sampling,
-                )
+            self._model = self.model_factory()()
         return self._model
+
+    def model_factory(self, *, separate_process: bool = False) -> Callable[[], LanguageModel]:
+        """What builds the language model the settings name: a client of an OpenAI-compatible
+        server, or a catalogue model or GGUF file run by llama.cpp (with `separate_process`, in
+        a child process, so that a crash in the model's code takes down no request but its own;
+        the service's way). A model to assemble or a missing one is found now, not at the first
+        question."""
+        settings = self.settings
+        if settings.llm_url:
+            return partial(
+                OpenAICompatibleModel,
+                settings.llm_url,
+                ca_file=settings.llm_ca_file,
+                allow_insecure=settings.allow_insecure_llm,
+            )
+        chosen = models.resolve(settings.llm_model, on_note=self.on_note)
+        local = partial(
+            LlamaCppModel,
+            str(chosen.path),
+            context_tokens=settings.context_tokens,
+            threads=settings.llm_threads or None,
+            name=chosen.name,
+            sampling=chosen.sampling,
+        )
+        if not separate_process:
+            return local
+        return partial(ModelProcess, local, context_tokens=settings.context_tokens)
 
     @property
     def index(self) -> Index:
@@ -147,6 +183,7 @@ class Memex:
         if self._pool is None:
             limits = Limits(timeout=self.settings.parse_timeout, memory_mb=self.settings.parse_memory_mb)
             set_limits(limits)  # the same limits for what connectors parse while listing
+            set_preload(parser_modules())
             self._pool = ParserPool(workers=self.settings.parse_workers, limits=limits)
         return self._pool
 
@@ -235,6 +272,7 @@ class Memex:
             ledger=self.ledger,
             pool=self.pool,
             max_file_bytes=self.settings.max_file_mb * 1024 * 1024,
+            data_root=self.paths.root,
         )
 
     def ingest(
@@ -302,9 +340,3 @@ def _default_model_name() -> str:
         return models.default_model().name
     except MemexError as exc:
         return str(exc)
-
-
-def _replace(settings: config.Settings, **changes: Any) -> config.Settings:
-    from dataclasses import replace
-
-    return replace(settings, **changes)

@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 
+from memex.cli.context import note as _note
+from memex.cli.context import open_memex as _open
+from memex.cli.context import read as _read
+from memex.cli.context import state as _state
 from memex.cli.daemon import register as register_daemon_commands
 from memex.cli.eval import eval_command
 from memex.cli.models import models_app
 from memex.cli.output import AS_USER, JSON, plain_help
 from memex.cli.output import emit as _emit
 from memex.cli.output import fail as _fail
+from memex.cli.policy import audit, policy_app
 from memex.cli.service import serve, token_app, users_app
 from memex.errors import MemexError
 
@@ -25,9 +30,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-policy_app = typer.Typer(help="Check and explain access policies.", no_args_is_help=True)
-
-_state: dict[str, Any] = {"policy": None}
 
 NO_DATES = typer.Option(
     False,
@@ -48,37 +50,6 @@ def main(
     """memex keeps its index, ledger, policy and audit log in MEMEX_HOME (default: your user data
     folder, e.g. ~/.local/share/memex)."""
     _state["policy"] = policy
-
-
-def _open(**kwargs: Any):
-    from memex.api.wiring import Memex
-
-    return Memex.open(policy_path=_state["policy"], **kwargs)
-
-
-def _read(command: str, params: dict[str, Any], as_user: Optional[str], **hooks: Any) -> Any:
-    """A read command's JSON: from the daemon while one owns the store, else through the read
-    facade on our own Memex (memex.api.commands maps the command onto it either way)."""
-    from memex.api import commands
-    from memex.api.reads import Reads
-    from memex.daemon import client
-
-    served, result = client.through_daemon(command, params, as_user=as_user, policy=_state["policy"], **hooks)
-    if served:
-        return result
-    with _open(model_path=params.get("model")) as memex:
-        principal, actor = memex.cli_principal(as_user)
-        reads = Reads(memex)
-        try:
-            return commands.run(
-                reads, command, params, principal=principal, actor=actor, channel="cli", **hooks
-            )
-        finally:
-            reads.close()
-
-
-def _note(line: str) -> None:
-    typer.secho(line, err=True, dim=True)
 
 
 @app.command()
@@ -407,79 +378,6 @@ def relabel(as_json: bool = JSON) -> None:
         typer.echo(f"  removed: {failure.uri}")
 
 
-@app.command()
-def audit(
-    limit: int = typer.Option(50, "--limit", help="How many entries, newest first."),
-    as_user: Optional[str] = AS_USER,
-    as_json: bool = JSON,
-) -> None:
-    """Read the audit log (admins see everything, others their own entries)."""
-    try:
-        entries = _read("audit", {"limit": limit}, as_user)
-    except MemexError as exc:
-        _fail(exc, as_json)
-    if as_json:
-        _emit(entries)
-        return
-    import datetime as dt
-
-    for entry in entries:
-        when = dt.datetime.fromtimestamp(entry["time"]).isoformat(timespec="seconds")
-        typer.echo(
-            f"{when} {entry['actor']} [{entry['channel']} {entry['action']}] {entry['question']!r} "
-            f"-> {len(entry['chunk_ids'])} chunk(s)"
-        )
-
-
-@policy_app.command("check")
-def policy_check(
-    path: Optional[Path] = typer.Argument(None, help="Policy file (default: the one in use)."),
-    as_json: bool = JSON,
-) -> None:
-    """Validate a policy and run its decision table (`cases`)."""
-    from memex import config
-    from memex.access.policycheck import run_cases
-    from memex.access.policyfile import load_policy
-
-    try:
-        policy = load_policy(path or _state["policy"] or config.Paths(config.home()).policy)
-    except MemexError as exc:
-        _fail(exc, as_json)
-    results = run_cases(policy)
-    failed = [r for r in results if not r.passed]
-    if as_json:
-        _emit({"policy": policy.origin, "cases": len(results), "failed": [r.to_json() for r in failed]})
-    else:
-        typer.echo(f"{policy.origin}: valid; {len(results) - len(failed)}/{len(results)} case(s) pass.")
-        for r in failed:
-            typer.secho(f"  FAIL {r.describe()}", fg=typer.colors.RED)
-    if failed:
-        raise typer.Exit(1)
-
-
-@policy_app.command("explain")
-def policy_explain(
-    user: str = typer.Argument(..., help="A policy user."),
-    source: str = typer.Argument(..., help="A path, or a source id as stored in the ledger."),
-    as_json: bool = JSON,
-) -> None:
-    """Why USER can or cannot see SOURCE: which rules label it, which roles grant what (admins)."""
-    from memex.api.reads import Reads
-
-    try:
-        with _open() as memex:
-            principal, _ = memex.cli_principal(None)
-            result = Reads(memex).explain(user, source, principal=principal)
-    except MemexError as exc:
-        _fail(exc, as_json)
-    if as_json:
-        _emit(result)
-        return
-    typer.echo(result["summary"])
-    for line in result["details"]:
-        typer.echo(f"  {line}")
-
-
 app.command("eval")(eval_command)
 app.command("serve")(serve)
 register_daemon_commands(app)  # memex watch, memex daemon start|stop|status
@@ -487,6 +385,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
 app.add_typer(token_app, name="token")
 app.add_typer(policy_app, name="policy")
+app.command()(audit)
 # --help lists the commands in the order people use them.
 ORDER = ["init", "ingest", "ask", "search", "show", "status", "export", "watch", "forget", "reindex"]
 ORDER += ["relabel", "serve", "audit", "eval"]

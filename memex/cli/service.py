@@ -390,57 +390,22 @@ def _stopped(signum: int, frame: Any) -> None:
 
 
 def _build(policy_path: Path, *, store, llm, model, queue: int, per_user: int):
-    from dataclasses import replace
-    from functools import partial
-
-    from memex import config
-    from memex.access.policyfile import load_policy
     from memex.api.wiring import Memex
-    from memex.models import catalogue as models
-    from memex.models.llm import LlamaCppModel, OpenAICompatibleModel
-    from memex.service.auth import Authenticator, PolicySource
+    from memex.service.auth import Authenticator
     from memex.service.core import Service
-    from memex.service.model_process import ModelProcess
 
-    paths = config.Paths(config.home())
-    settings = config.load_settings(paths)
-    if store:
-        settings = replace(settings, store_url=store)
-    if llm:
-        settings = replace(settings, llm_url=llm)
-    if model:
-        settings = replace(settings, llm_model=model, llm_url=None)
-    policy = load_policy(policy_path)
-    if settings.llm_url:
-        remote = partial(
-            OpenAICompatibleModel,
-            settings.llm_url,
-            ca_file=settings.llm_ca_file,
-            allow_insecure=settings.allow_insecure_llm,
-        )
-        remote()  # checks the URL, TLS and the key now, not at the first question
-
-        def factory():
-            return remote()
-    else:
-        chosen = models.resolve(settings.llm_model, on_note=lambda line: typer.secho(line, err=True))
-        spec = partial(
-            LlamaCppModel,
-            str(chosen.path),
-            context_tokens=settings.context_tokens,
-            threads=settings.llm_threads or None,
-            name=chosen.name,
-            sampling=chosen.sampling,
-        )
-
-        def factory():
-            return ModelProcess(spec, context_tokens=settings.context_tokens)
-
-    # One policy in force for identities and for the index's last check. The service owns an
-    # embedded store (exclusively): it relabels online after a policy edit.
-    source = PolicySource(policy, policy_path)
-    memex = Memex(paths, policy=source, settings=settings, writable=True)
+    overrides = {"store_url": store, "llm_url": llm, "llm_model": model}
+    memex = Memex.open(
+        policy_path=policy_path, writable=True, overrides={k: v for k, v in overrides.items() if v}
+    )
+    memex.on_note = lambda line: typer.secho(line, err=True)
     try:
+        # Found now, not at the first question: a missing model, a bad URL, TLS or key.
+        factory = memex.model_factory(separate_process=True)
+        if memex.settings.llm_url:
+            factory()
+        # One policy in force for identities and for the index's last check. The service owns
+        # an embedded store (exclusively): it relabels online after a policy edit.
         memex.index  # noqa: B018 - open the store now: a busy or unreachable one stops us here
         memex.keep_labels_current()
     except MemexError:
@@ -449,7 +414,7 @@ def _build(policy_path: Path, *, store, llm, model, queue: int, per_user: int):
     tokens = _tokens()
     service = Service(
         memex,
-        Authenticator(tokens, source),
+        Authenticator(tokens, memex.policy_source),
         model_factory=factory,
         queue_size=queue,
         per_user=per_user,

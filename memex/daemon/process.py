@@ -31,7 +31,7 @@ from typing import Any
 from memex import config
 from memex.daemon import rpc
 from memex.errors import MemexError
-from memex.models.embeddings import Embedder
+from memex.models.embeddings import SerialisedEmbedder
 
 log = logging.getLogger("memex.daemon.watcher")
 
@@ -128,31 +128,24 @@ def run(
     `on_service` the Service once it is built (for a live status line)."""
     from memex.api.wiring import Memex
     from memex.daemon.watcher import Service
-    from memex.index import Index
-    from memex.remote import store_server
 
     lock = PidLock(paths.daemon_pid).acquire()
     memex = reader = server = reads = None
     try:
         config.initialise(paths)
         settings = config.load_settings(paths)
-        if polling is not None:
-            settings = _replace(settings, watch_polling=polling)
         folders = _folders(paths, settings, folders)
         embedder, model = _models(paths, settings)
         memex = Memex.open(
-            home=paths.root, policy_path=policy_path, writable=True, embedder=embedder, model=model
-        )
-        memex.settings = settings
-        memex.index  # noqa: B018  # takes the store lock now: a second writer is refused here
-        reader = Memex(
-            paths,
-            policy=memex.policy_source,  # one policy in force, re-read when its file changes
-            settings=settings,
-            embedder=memex.embedder,
+            home=paths.root,
+            policy_path=policy_path,
+            writable=True,
+            overrides=None if polling is None else {"watch_polling": polling},
+            embedder=embedder,
             model=model,
-            index=Index.open(paths.store, embedder=memex.embedder, url=store_server(settings)),
         )
+        memex.index  # noqa: B018  # takes the store lock now: a second writer is refused here
+        reader = memex.reader()  # one policy in force, re-read when its file changes
         service = Service(memex, reader, folders=folders, emit=emit)
         reads = service.reads
         on_service(service)
@@ -211,31 +204,6 @@ def _models(paths: config.Paths, settings: config.Settings):
     return SerialisedEmbedder(SentenceTransformerEmbedder(settings.embedding_model)), None
 
 
-class SerialisedEmbedder(Embedder):
-    """One embedder for the writer and the readers, one batch at a time (tokenizers and models
-    are not made for concurrent calls). A query waits for at most one batch of the writer's."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self._lock = threading.Lock()
-
-    @property  # type: ignore[override]
-    def name(self) -> str:
-        return self.inner.name
-
-    @property  # type: ignore[override]
-    def dimension(self) -> int:
-        return self.inner.dimension
-
-    @property  # type: ignore[override]
-    def batch_size(self) -> int:
-        return self.inner.batch_size
-
-    def embed_batch(self, texts):
-        with self._lock:
-            return self.inner.embed_batch(texts)
-
-
 def _on_signals(service) -> None:
     if threading.current_thread() is not threading.main_thread():
         return
@@ -269,13 +237,6 @@ def _notify(message: str) -> None:
         pass
 
 
-def _replace(settings: config.Settings, **changes: Any) -> config.Settings:
-    from dataclasses import replace
-
-    return replace(settings, **changes)
-
-
-# -- in the background -----------------------------------------------------------------------------
 def start(
     paths: config.Paths, *, folders: list[str], policy_path: Path | None = None, polling: bool = False
 ) -> int:

@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from connectors.files import is_ignored
+from memex.daemon.system import count_folders, filesystem_type, inotify_watches, read_int
+from memex.ingest.plugins import is_ignored
 
 log = logging.getLogger("memex.daemon.watch")
 
@@ -41,7 +42,7 @@ MAX_WATCHES_SYSCTL = "/proc/sys/fs/inotify/max_user_watches"
 @dataclass(frozen=True)
 class Ignore:
     """Hidden files and folders, editors' swap, backup and temporary files, unfinished downloads
-    (connectors.files.is_ignored), and the `ignore` patterns of config.toml (shell globs on names)."""
+    (what the plugins ignore: memex.ingest.plugins.is_ignored), and the `ignore` patterns of config.toml (shell globs on names)."""
 
     patterns: tuple[str, ...] = ()
 
@@ -309,7 +310,7 @@ class Observers:
             watch.observer = self._inotify(root, sink)
             watch.mode = "events"
         except WatchLimit as exc:
-            limit = _read_int(MAX_WATCHES_SYSCTL)
+            limit = read_int(MAX_WATCHES_SYSCTL)
             message = (
                 f"the inotify watch limit was reached ({exc}; fs.inotify.max_user_watches = {limit}); "
                 f"scanning {root} every {self.poll_seconds:g} s instead. To get events, raise it: "
@@ -420,58 +421,6 @@ class _OverflowHook(logging.Handler):
     def remove(self) -> None:
         for name in self.LOGGERS:
             logging.getLogger(name).removeHandler(self)
-
-
-# -- the system ------------------------------------------------------------------------------
-def filesystem_type(path: str) -> str:
-    """The type of the file system `path` is on (from /proc/self/mountinfo; "" if unknown)."""
-    try:
-        lines = Path("/proc/self/mountinfo").read_text().splitlines()
-    except OSError:
-        return ""
-    real = os.path.realpath(path)
-    best, kind = "", ""
-    for line in lines:
-        left, _, right = line.partition(" - ")
-        fields = left.split()
-        if len(fields) < 5 or not right:
-            continue
-        mount = fields[4].replace("\\040", " ")
-        inside = real == mount or real.startswith(mount.rstrip("/") + "/")
-        if inside and len(mount) >= len(best):
-            best, kind = mount, right.split()[0]
-    return kind
-
-
-def inotify_watches() -> int | None:
-    """How many inotify watches this process holds (None where /proc does not tell)."""
-    total = 0
-    try:
-        fds = os.listdir("/proc/self/fdinfo")
-    except OSError:
-        return None
-    for fd in fds:
-        try:
-            with open(f"/proc/self/fdinfo/{fd}") as handle:
-                total += sum(1 for line in handle if line.startswith("inotify wd:"))
-        except OSError:
-            continue
-    return total
-
-
-def count_folders(root: str) -> int:
-    """Folders under `root`, itself included, as watchdog watches them (symlinks not followed)."""
-    count = 0
-    for _, _, _ in os.walk(root, followlinks=False):
-        count += 1
-    return count
-
-
-def _read_int(path: str) -> int | None:
-    try:
-        return int(Path(path).read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def target_for(root: str, path: str, claims_folder: Callable[[Path], bool]) -> str:

@@ -33,7 +33,7 @@ from memex.api.reads import Reads
 from memex.daemon.rpc import Peer, Send, error_frame
 from memex.daemon.watch import Debouncer, Ignore, Observers, coalesce, target_for
 from memex.errors import MemexError
-from memex.ingest.pipeline import IngestReport
+from memex.ingest.report import IngestReport
 
 log = logging.getLogger("memex.daemon.watcher")
 

@@ -10,101 +10,25 @@ import json
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from connectors.links import Scope, is_link_path, resolve, skipped_link
 from memex.access import Access, Policy
-from memex.documents import DEFAULT_MAX_FILE_BYTES, Chunk, Element, SourceDocument, chunk_id_for
-from memex.errors import AccessRefused, ConfigError, ParseError, UnsupportedFormat
+from memex.connector import Connector
+from memex.documents import DEFAULT_MAX_FILE_BYTES, Element, SourceDocument
+from memex.errors import AccessRefused, ConfigError, ParseError
 from memex.index import Index
 from memex.ingest.chunking import chunk_elements
-from memex.ingest.plugins import connector_for
+from memex.ingest.plugins import connector_for, connectors
+from memex.ingest.report import Failure, IngestReport, Progress, Silent
 from memex.ingest.sandbox import ParserPool
+from memex.ingest.steps import Candidate, Prepared, chunks_for, failure_kind, normalise_target, parse_here
+from memex.links import Scope, is_link_path, resolve, skipped_link
 from memex.store import filemodes
 from memex.store.labelling import LABELLED_UNDER, rules_digest
-from memex.store.ledger import FAILED, INDEXED, PENDING, Ledger, SourceRecord
+from memex.store.ledger import FAILED, INDEXED, PENDING, Ledger
 
 EMBED_BATCH_CHUNKS = 256
-
-
-class Progress(Protocol):
-    def begin(self, stage: str, total: int | None) -> None: ...
-    def advance(self, stage: str, n: int = 1) -> None: ...
-
-
-class _Silent:
-    def begin(self, stage: str, total: int | None) -> None:
-        pass
-
-    def advance(self, stage: str, n: int = 1) -> None:
-        pass
-
-
-@dataclass(frozen=True)
-class Failure:
-    uri: str
-    reason: str
-    kind: str  # "failed", "unsupported" or "refused"
-
-
-@dataclass
-class IngestReport:
-    indexed: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    relabelled: int = 0
-    failures: list[Failure] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (uri skipped, uri kept)
-    chunks_added: int = 0
-    chunks_removed: int = 0
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "indexed": len(self.indexed),
-            "unchanged": self.unchanged,
-            "relabelled": self.relabelled,
-            "failed": len(self.failures),
-            "removed": len(self.removed),
-            "chunks_added": self.chunks_added,
-            "chunks_removed": self.chunks_removed,
-            "seconds": round(self.seconds, 3),
-            "indexed_sources": self.indexed,
-            "removed_sources": self.removed,
-            "failures": [{"source": f.uri, "kind": f.kind, "reason": f.reason} for f in self.failures],
-            "duplicates": [{"source": skipped, "same_as": kept} for skipped, kept in self.duplicates],
-        }
-
-
-@dataclass
-class _Candidate:
-    """A source that changed (or is new) and must be parsed."""
-
-    doc: SourceDocument
-    root: str
-    content_hash: str
-    access: Access
-    rules: tuple[str, ...]
-    record: SourceRecord | None
-
-
-@dataclass
-class _Prepared:
-    doc: SourceDocument
-    root: str
-    content_hash: str
-    access: Access
-    rules: tuple[str, ...]
-    chunks: list[Chunk]
-    to_embed: list[Chunk]
-    to_relabel: list[str]
-    to_delete: list[str]
 
 
 class Ingestor:
@@ -116,7 +40,10 @@ class Ingestor:
         ledger: Ledger,
         pool: ParserPool | None = None,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+        data_root: Path | None = None,
     ) -> None:
+        """`data_root`: where connectors keep state of their own (MEMEX_HOME), one folder each."""
+        self.data_root = data_root
         self.max_file_bytes = max_file_bytes  # larger files are refused before they are read
         self.policy = policy
         self.index = index
@@ -132,7 +59,7 @@ class Ingestor:
         retry_failed: bool = False,
         options: dict[str, Any] | None = None,
     ) -> IngestReport:
-        progress = progress or _Silent()
+        progress = progress or Silent()
         report = IngestReport()
         started = time.monotonic()
         if self._may_have_orphans():
@@ -150,7 +77,7 @@ class Ingestor:
 
     def forget(self, target: str) -> tuple[list[str], int]:
         """Remove sources named by `target` (a path, folder, URI or source id)."""
-        resolved = _normalise_target(target)
+        resolved = normalise_target(target)
         source_ids = self.ledger.find(resolved) or self.ledger.find(target)
         removed_chunks = 0
         for source_id in source_ids:
@@ -184,11 +111,11 @@ class Ingestor:
         a root of its own); sources read from a path before (`Ledger.at_path`) that are not read
         from it again are removed: deleted files, both ends of a move, deleted folders. A path
         whose reading breaks off removes nothing."""
-        progress = progress or _Silent()
+        progress = progress or Silent()
         report = IngestReport()
         started = time.monotonic()
-        root = _normalise_target(root)
-        targets = list(dict.fromkeys(_normalise_target(p) for p in paths))
+        root = normalise_target(root)
+        targets = list(dict.fromkeys(normalise_target(p) for p in paths))
         broken: set[str] = set()
 
         scope = Scope.of(root, options)
@@ -206,7 +133,7 @@ class Ingestor:
                 if not os.path.exists(read):
                     continue
                 try:
-                    yield from connector_for(read)(read, **opts).load()
+                    yield from self._connector(connector_for(read), read, opts).load()
                 except (ParseError, ConfigError, OSError, ValueError) as exc:
                     broken.add(path)
                     report.failures.append(Failure(path, f"stopped reading: {exc}", "failed"))
@@ -231,6 +158,12 @@ class Ingestor:
         known = self.ledger.all_chunk_ids()
         orphans = self.index.chunk_ids() - known
         return self.index.delete(orphans) if orphans else 0
+
+    def _connector(self, connector_class: type[Connector], target: str, options: dict[str, Any]) -> Connector:
+        """A connector for `target`, handed the registry (to delegate what it finds) and its
+        own data folder."""
+        data_dir = None if self.data_root is None else self.data_root / connector_class.name
+        return connector_class(target, others=connectors(), data_dir=data_dir, **options)
 
     def relabel(self) -> tuple[int, list[Failure]]:
         """Apply the current policy to every stored source, in place. Sources no rule matches any
@@ -265,8 +198,8 @@ class Ingestor:
         """Stream the target's documents. Sources the target no longer yields are removed, but
         only after a complete read."""
         connector_class = connector_for(target)
-        root = _normalise_target(target)
-        connector = connector_class(root, **options)
+        root = normalise_target(target)
+        connector = self._connector(connector_class, root, options)
         seen, error = self._stream(
             connector.load(), root, f"reading {target}", report, progress, retry_failed, pool
         )
@@ -293,12 +226,12 @@ class Ingestor:
         progress.begin(stage, None)
         seen: set[str] = set()
         error: Exception | None = None
-        batch: list[_Prepared] = []
+        batch: list[Prepared] = []
         pending_chunks = 0
-        waiting: dict[int, _Candidate] = {}
+        waiting: dict[int, Candidate] = {}
         lookahead = 2 * pool.size + 2
 
-        def handle(candidate: _Candidate, parsed: list[Element] | ParseError) -> None:
+        def handle(candidate: Candidate, parsed: list[Element] | ParseError) -> None:
             nonlocal batch, pending_chunks
             progress.advance(stage)
             prepared = self._assemble(candidate, parsed, report)
@@ -336,7 +269,7 @@ class Ingestor:
                         drain(None)
                     drain(0.0)
                 else:
-                    handle(candidate, _parse_here(candidate.doc))
+                    handle(candidate, parse_here(candidate.doc))
         except (ParseError, ConfigError, OSError, ValueError) as exc:
             error = exc
         while pool.pending:
@@ -352,7 +285,7 @@ class Ingestor:
 
     def _check(
         self, doc: SourceDocument, root: str, report: IngestReport, retry_failed: bool
-    ) -> _Candidate | None:
+    ) -> Candidate | None:
         """Cheap checks first: unchanged (fingerprint, then hash), known failure, policy rule."""
         record = self.ledger.get(doc.source_id)
         fingerprint_same = (
@@ -375,28 +308,28 @@ class Ingestor:
         except OSError as exc:
             return self._fail(doc, root, report, f"cannot read: {exc.strerror or exc}", "failed")
         except ParseError as exc:
-            return self._fail(doc, root, report, str(exc), _kind(exc))
+            return self._fail(doc, root, report, str(exc), failure_kind(exc))
         if record and record.status == INDEXED and record.content_hash == content_hash:
             self._keep(record, doc, root, access, labeling.rules, report)
             return None
-        return _Candidate(doc, root, content_hash, access, labeling.rules, record)
+        return Candidate(doc, root, content_hash, access, labeling.rules, record)
 
     def _assemble(
-        self, candidate: _Candidate, parsed: list[Element] | ParseError, report: IngestReport
-    ) -> _Prepared | None:
+        self, candidate: Candidate, parsed: list[Element] | ParseError, report: IngestReport
+    ) -> Prepared | None:
         doc, root, record, access = candidate.doc, candidate.root, candidate.record, candidate.access
         if isinstance(parsed, ParseError):
-            return self._fail(doc, root, report, str(parsed), _kind(parsed))
+            return self._fail(doc, root, report, str(parsed), failure_kind(parsed))
         pieces = chunk_elements(parsed, title=doc.title)
         if not pieces:
             return self._fail(doc, root, report, "no text found", "failed")
-        chunks = _chunks_for(doc, pieces, access)
+        chunks = chunks_for(doc, pieces, access)
         old = set(self.ledger.chunk_ids(doc.source_id)) if record else set()
         if record and record.status == PENDING:
             old = self.index.existing(old)  # a crash may have left some of them out
         new_ids = {c.chunk_id for c in chunks}
         relabel = record is not None and record.access != access
-        return _Prepared(
+        return Prepared(
             doc=doc,
             root=root,
             content_hash=candidate.content_hash,
@@ -422,7 +355,7 @@ class Ingestor:
         if record.acl != doc.acl or record.attributes != attributes:
             self.ledger.set_origin(doc.source_id, acl=doc.acl, attributes=attributes)
 
-    def _write(self, batch: list[_Prepared], report: IngestReport, progress: Progress) -> None:
+    def _write(self, batch: list[Prepared], report: IngestReport, progress: Progress) -> None:
         if not batch:
             return
         to_embed = [chunk for item in batch for chunk in item.to_embed]
@@ -479,45 +412,3 @@ class Ingestor:
         removed = self._remove_chunks(source_id)
         self.ledger.remove(source_id)
         return removed
-
-
-def _parse_here(doc: SourceDocument) -> list[Element] | ParseError:
-    try:
-        return doc.elements()
-    except ParseError as exc:
-        return exc
-    except OSError as exc:
-        return ParseError(f"cannot read: {exc.strerror or exc}")
-
-
-def _chunks_for(doc: SourceDocument, pieces: Iterable, access: Access) -> list[Chunk]:
-    chunks = []
-    occurrences: dict[str, int] = {}
-    for ordinal, piece in enumerate(pieces):
-        occurrence = occurrences.get(piece.text, 0)
-        occurrences[piece.text] = occurrence + 1
-        chunks.append(
-            Chunk(
-                chunk_id=chunk_id_for(doc.source_id, piece.text, occurrence),
-                source_id=doc.source_id,
-                ordinal=ordinal,
-                text=piece.text,
-                uri=doc.uri,
-                title=doc.title,
-                section=piece.section,
-                page=piece.page,
-                access=access,
-                metadata=dict(doc.metadata),
-            )
-        )
-    return chunks
-
-
-def _kind(exc: ParseError) -> str:
-    return "unsupported" if isinstance(exc, UnsupportedFormat) else "failed"
-
-
-def _normalise_target(target: str) -> str:
-    if "://" in target:
-        return target
-    return os.path.abspath(os.path.expanduser(target))

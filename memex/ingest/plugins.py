@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 
 import pluggy
@@ -48,3 +50,18 @@ def connector_for(target: str) -> type[Connector]:
         f"{target}: no such file or folder, and no connector reads it "
         f"(connectors: {', '.join(c.name for c in connectors())})"
     )
+
+
+def parser_modules() -> list[str]:
+    """What the plugins want loaded in every parser worker."""
+    return list(
+        dict.fromkeys(name for names in plugin_manager().hook.parser_modules() for name in names or ())
+    )
+
+
+def is_ignored(name: str, patterns: Sequence[str] = ()) -> bool:
+    """Whether a plugin never reads files of this name, or it matches one of `patterns` (shell
+    globs on names: the `ignore` setting)."""
+    if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns):
+        return True
+    return any(plugin_manager().hook.ignored_name(name=name))

@@ -27,8 +27,13 @@ from memex.errors import ParseError
 
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MEMORY_MB = 3072
-# Imported once by the fork server, so that each worker starts with the parsers loaded.
-PRELOAD = ["connectors.fileparse", "connectors.preload"]
+# Imported once by the fork server, so that each worker starts with the parsers loaded: what the
+# plugins name (memex.ingest.plugins.parser_modules), set by whoever opens the pools.
+PRELOAD: list[str] = []
+
+
+def set_preload(modules: Iterable[str]) -> None:
+    PRELOAD[:] = list(modules)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
@@ -128,3 +129,28 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return vectors / norms
+
+
+class SerialisedEmbedder(Embedder):
+    """One embedder for the writer and the readers, one batch at a time (tokenizers and models
+    are not made for concurrent calls). A query waits for at most one batch of the writer's."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self._lock = threading.Lock()
+
+    @property  # type: ignore[override]
+    def name(self) -> str:
+        return self.inner.name
+
+    @property  # type: ignore[override]
+    def dimension(self) -> int:
+        return self.inner.dimension
+
+    @property  # type: ignore[override]
+    def batch_size(self) -> int:
+        return self.inner.batch_size
+
+    def embed_batch(self, texts):
+        with self._lock:
+            return self.inner.embed_batch(texts)

@@ -1,4 +1,5 @@
-"""Symbolic links met inside an ingested folder.
+"""Symbolic links met inside an ingested folder (part of the connector SDK: the files walk and
+ingest judge links alike).
 
 A file is labelled by the path it really has: a link is read as its target, under the target's
 path and so under the target's rules, never under the link's name. By default a link whose
@@ -13,8 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.records import failing_document
-from memex.documents import SourceDocument
+from memex.documents import SourceDocument, failing_document
 
 TRUE = {"1", "true", "yes", "on"}
 

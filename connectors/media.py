@@ -25,6 +25,7 @@ from typing import Any
 
 from connectors.calendar import option_zone
 from connectors.records import lines, record_document
+from connectors.spoken import spoken_day
 from memex.connector import Connector, isolated
 from memex.documents import SourceDocument, failing_document
 from memex.errors import ParseError
@@ -33,9 +34,6 @@ AUDIO = frozenset(
     {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif", ".ape", ".wv"}
 )
 PHOTOS = frozenset({".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".png"})
-DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September")
-MONTHS += ("October", "November", "December")
 NEAR_KM = 50.0
 # EXIF tags (ids from the EXIF 2.32 standard)
 MAKE, MODEL, DATETIME, EXIF_IFD, GPS_IFD = 0x010F, 0x0110, 0x0132, 0x8769, 0x8825
@@ -335,7 +333,7 @@ def _km(a: tuple[float, float], b: tuple[float, float]) -> float:
 
 
 def _long(moment: datetime) -> str:
-    return f"{DAYS[moment.weekday()]} {moment.day} {MONTHS[moment.month - 1]} {moment.year}, {moment:%H:%M}"
+    return f"{spoken_day(moment)}, {moment:%H:%M}"
 
 
 def _clean(value: Any) -> str:

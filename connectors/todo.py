@@ -21,6 +21,7 @@ from pathlib import Path
 
 from connectors.calendar import option_zone
 from connectors.records import lines, record_document
+from connectors.spoken import spoken_day
 from memex.connector import Connector, isolated
 from memex.documents import Element, SourceDocument, failing_document
 from memex.errors import ParseError
@@ -28,9 +29,6 @@ from memex.errors import ParseError
 TODO_TXT = re.compile(r"(?i)^(todo|done)\.txt$|\.todo\.txt$")
 TASKS_MD = re.compile(r"(?i)^(todo|tasks)\.(md|markdown)$|\.(todo|tasks)\.(md|markdown)$")
 MAX_BYTES = 16 * 1024 * 1024
-DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September")
-MONTHS += ("October", "November", "December")
 
 _DATE = r"(\d{4}-\d\d-\d\d)"
 _TXT_DONE = re.compile(r"^x (?:" + _DATE + r" )?(?:" + _DATE + r" )?")
@@ -254,4 +252,4 @@ def _date(text: str | None) -> date | None:
 def _long(day: date | None) -> str | None:
     if day is None:
         return None
-    return f"{DAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
+    return spoken_day(day)

@@ -17,6 +17,7 @@ from connectors.database import DatabaseConnector
 from connectors.database.declaration import parse_declaration
 from memex.api.reads import Reads
 from memex.errors import ParseError
+from memex.ingest.plugins import connectors
 from tests.conftest import EXAMPLES, data_dir
 
 HR_POLICY = """
@@ -212,7 +213,7 @@ def test_a_sqlite_file_given_directly_uses_the_declaration_beside_it():
 def test_the_example_database_is_found_in_a_folder_walk():
     from connectors.files import FilesConnector
 
-    docs = [d for d in FilesConnector(str(EXAMPLES)).load() if d.connector == "database"]
+    docs = [d for d in FilesConnector(str(EXAMPLES), others=connectors()).load() if d.connector == "database"]
     assert row_counts(docs) == {"departments": 6, "employees": 7, "customers": 5, "deals": 5}
     assert sorted(d.source_id for d in docs if d.attributes["kind"] == "column" and "/3#" in d.source_id) == [
         "db:kestrel/employees/3#birth_date",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from memex.ingest.plugins import connectors
+
 
 def test_a_file_another_connector_claims_is_read_by_it(tmp_path, monkeypatch):
     """Files and folders claimed by a connector are delegated during a folder walk."""
@@ -34,7 +36,7 @@ def test_a_file_another_connector_claims_is_read_by_it(tmp_path, monkeypatch):
     (tmp_path / "plain.txt").write_text("x")
     (tmp_path / "vault" / ".vault").mkdir(parents=True)
     (tmp_path / "vault" / "inside.txt").write_text("x")
-    docs = list(files.FilesConnector(str(tmp_path)).load())
+    docs = list(files.FilesConnector(str(tmp_path), others=connectors()).load())
     assert [(d.connector, d.source_id.rsplit("/", 1)[1]) for d in docs] == [
         ("notes", "a.note"),
         ("notes", "broken.note"),
@@ -63,5 +65,5 @@ def test_temp_hidden_and_partial_files_are_ignored(tmp_path):
         (tmp_path / name).write_text("x")
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "config").write_text("x")
-    docs = list(files.FilesConnector(str(tmp_path)).load())
+    docs = list(files.FilesConnector(str(tmp_path), others=connectors()).load())
     assert [d.title for d in docs] == ["keep.md"]

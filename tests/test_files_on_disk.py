@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from memex.store import filemodes
+from memex.store import filemodes, sqlite
 
 CANARY = b"zebracanary5521quokka"
 
@@ -115,7 +115,7 @@ def test_a_group_socket_gets_a_0710_home_and_no_more(memex_home, loose_umask):
 
 
 def test_sqlite_files_are_0600_with_their_wal_and_shm(tmp_path, loose_umask):
-    db = filemodes.connect(tmp_path / "x.sqlite")
+    db = sqlite.connect(tmp_path / "x.sqlite")
     db.execute("CREATE TABLE t (x)")
     db.execute("INSERT INTO t VALUES (1)")
     for name in ("x.sqlite", "x.sqlite-wal", "x.sqlite-shm"):

@@ -23,6 +23,7 @@ from connectors.notes import NotesConnector, read_note
 from memex.documents import Element
 from memex.errors import ParseError
 from memex.ingest import sandbox
+from memex.ingest.plugins import connectors
 from tests.conftest import parse_all
 
 UTC = ZoneInfo("UTC")
@@ -176,7 +177,7 @@ def test_an_alias_bomb_note_is_read_bounded_and_the_rest_of_the_vault_too(tmp_pa
     root = vault(tmp_path)
     (root / "bomb.md").write_text(alias_bomb(9))  # 10**9 leaves once walked
     with deadline(60):
-        good, bad = parse_all(NotesConnector(str(root)))
+        good, bad = parse_all(NotesConnector(str(root), others=connectors()))
     assert bad == {}
     assert sorted(d.title for d in good) == ["Bomb", "Plain"]
     bomb = next(d for d in good if d.title == "Bomb")
@@ -187,7 +188,7 @@ def test_a_note_that_hangs_its_regexes_is_refused_within_the_time_limit(tmp_path
     root = vault(tmp_path)
     (root / "brackets.md").write_text("[[" * 200_000 + "\n")
     with deadline(40):
-        good, bad = parse_all(NotesConnector(str(root)))
+        good, bad = parse_all(NotesConnector(str(root), others=connectors()))
     assert [d.title for d in good] == ["Plain"]
     assert bad == {(root / "brackets.md").as_posix(): "refused: parsing took longer than 3 s"}
 

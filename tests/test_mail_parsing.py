@@ -18,7 +18,7 @@ from connectors.mail.headers import parse_date
 from connectors.mail.message import message_elements, read_message
 from connectors.mail.text import html_to_text, strip_quoted
 from memex.errors import ParseError
-from memex.ingest.plugins import connector_for
+from memex.ingest.plugins import connector_for, connectors
 from tests.conftest import EXAMPLES, data_dir
 
 KESTREL_MBOX = EXAMPLES / "mail" / "kestrel-2026.mbox"
@@ -583,7 +583,7 @@ def test_suffixless_message_files_are_recognised(tmp_path):
     assert MailConnector.claims_file(tmp_path / "1")
     assert MailConnector.claims_file(tmp_path / "Inbox")  # a Thunderbird mbox
     assert not MailConnector.claims_file(tmp_path / "README")
-    docs = list(FilesConnector(str(tmp_path)).load())
+    docs = list(FilesConnector(str(tmp_path), others=connectors()).load())
     assert sorted((d.connector, d.source_id) for d in docs) == [
         ("files", f"file:{(tmp_path / 'README').as_posix()}"),
         ("mail", "mail:m1@kestrel.example"),  # the same message in the mbox: read once

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from memex.api.reads import Reads
+from memex.ingest.plugins import connectors
 from tests.conftest import POLICIES, ROOT, parse_all
 
 LISBON = ZoneInfo("Europe/Lisbon")
@@ -269,7 +270,7 @@ def test_an_obsidian_vault_front_matter_tags_links_and_headings(tmp_path):
     shutil.copytree(EXAMPLE / "notes", vault)
     (vault / "broken.md").write_text("---\ntitle: [unclosed\n---\nBody survives.\n")
     assert NotesConnector.accepts(str(vault)) and not NotesConnector.accepts(str(vault / "Climbing"))
-    good, bad = read(NotesConnector(str(vault), timezone="Europe/Lisbon"))
+    good, bad = read(NotesConnector(str(vault), others=connectors(), timezone="Europe/Lisbon"))
     assert bad == {}
     notes = {d.metadata["note"]: d for d in good}
     assert sorted(notes) == [

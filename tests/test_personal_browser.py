@@ -16,6 +16,7 @@ import pytest
 
 from connectors.browser import BrowserConnector, netscape
 from memex.api.reads import Reads
+from memex.ingest.plugins import connectors
 from tests.conftest import POLICIES, ROOT, data_dir, parse_all
 
 LISBON = ZoneInfo("Europe/Lisbon")
@@ -313,7 +314,7 @@ def test_a_chrome_profile_gives_history_and_bookmarks_and_nothing_else(tmp_path)
     (home / "notes.txt").write_text("Ask MudaJá for a Saturday slot.")
     from connectors.files import FilesConnector
 
-    docs = list(FilesConnector(str(home), timezone="Europe/Lisbon").load())
+    docs = list(FilesConnector(str(home), others=connectors(), timezone="Europe/Lisbon").load())
     by_kind = {}
     for doc in docs:
         by_kind.setdefault(doc.attributes.get("kind", doc.connector), []).append(doc.uri)

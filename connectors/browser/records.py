@@ -15,11 +15,9 @@ from datetime import datetime, tzinfo
 from urllib.parse import urlsplit
 
 from connectors.records import lines, record_document
+from connectors.spoken import spoken_day
 from memex.documents import Element, SourceDocument
 
-DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September")
-MONTHS += ("October", "November", "December")
 # Only pages: not browser-internal pages, scripts, inline data or Firefox's saved searches.
 READABLE_SCHEMES = ("http", "https", "ftp", "file")
 MAX_URL = 2048
@@ -129,7 +127,7 @@ def _day(when: float, zone: tzinfo) -> str:
 
 
 def _long_day(moment: datetime) -> str:
-    return f"{DAYS[moment.weekday()]} {moment.day} {MONTHS[moment.month - 1]} {moment.year}"
+    return spoken_day(moment)
 
 
 def _zone_name(zone: tzinfo) -> str:

@@ -31,12 +31,10 @@ from connectors.calendar.recurrence import (
     wall,
 )
 from connectors.records import lines, record_document
+from connectors.spoken import MONTHS, spoken_day
 from memex.documents import Element, SourceDocument, failing_document
 from memex.errors import ParseError
 
-DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September")
-MONTHS += ("October", "November", "December")
 PARTSTAT = {"ACCEPTED": "accepted", "DECLINED": "declined", "TENTATIVE": "tentative"}
 PARTSTAT |= {"NEEDS-ACTION": "not answered", "DELEGATED": "delegated"}
 FREQ = {"YEARLY": "year", "MONTHLY": "month", "WEEKLY": "week", "DAILY": "day"}
@@ -588,7 +586,7 @@ def _join(items: list[str]) -> str:
 
 
 def _day(day: date) -> str:
-    return f"{DAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]} {day.year}"
+    return spoken_day(day)
 
 
 def _short_moment(moment: datetime, all_day: bool) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from connectors.mail.headers import Address, Envelope
 from connectors.mail.text import html_to_text, strip_quoted
+from connectors.spoken import MONTHS, spoken_day
 from memex.documents import Element
 from memex.errors import ParseError
 
@@ -100,11 +101,6 @@ def header_text(content: Content) -> str:
     return "\n".join(lines)
 
 
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-          "October", "November", "December")  # fmt: skip
-DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
 def byline(env: Envelope) -> str:
     """Who and when, carried by every chunk of the message (its section)."""
     who = env.sender[0].display() if env.sender else "unknown sender"
@@ -115,7 +111,7 @@ def byline(env: Envelope) -> str:
 def format_date(date: datetime) -> str:
     """'Thursday 12 March 2026 14:03 +0100': whole words (in English whatever the locale), so
     "March" finds it."""
-    return f"{DAYS[date.weekday()]} {date.day} {MONTHS[date.month - 1]} {date.year} {date:%H:%M %z}".strip()
+    return f"{spoken_day(date)} {date:%H:%M %z}".strip()
 
 
 def _people(people: tuple[Address, ...]) -> str:

@@ -32,6 +32,7 @@ from memex import config
 from memex.daemon import rpc
 from memex.errors import MemexError
 from memex.models.embeddings import SerialisedEmbedder
+from memex.store.locking import FileLock
 
 log = logging.getLogger("memex.daemon.watcher")
 
@@ -46,35 +47,18 @@ class DaemonRunning(MemexError):
     exit_code = 3
 
 
-# -- the pid lock ----------------------------------------------------------------------------------
-class PidLock:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self) -> PidLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pid = _read_pid(fd)
-            os.close(fd)
-            raise DaemonRunning(
-                f"a memex daemon (pid {pid or '?'}) already runs for {self.path.parent}; only one may "
-                f"(`memex daemon status` shows what it watches, `memex daemon stop` stops it)"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-        return self
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+def daemon_lock(path: Path) -> FileLock:
+    """One daemon per home: the pid file, held exclusively while the daemon runs."""
+    return FileLock(
+        path,
+        exclusive=True,
+        record=lambda: f"{os.getpid()}\n".encode(),
+        clear_on_release=True,
+        refused=lambda holder: DaemonRunning(
+            f"a memex daemon (pid {holder.get('pid') or '?'}) already runs for {path.parent}; only one may "
+            f"(`memex daemon status` shows what it watches, `memex daemon stop` stops it)"
+        ),
+    )
 
 
 def running_pid(paths: config.Paths) -> int | None:
@@ -129,7 +113,7 @@ def run(
     from memex.api.wiring import Memex
     from memex.daemon.watcher import Service
 
-    lock = PidLock(paths.daemon_pid).acquire()
+    lock = daemon_lock(paths.daemon_pid).acquire()
     memex = reader = server = reads = None
     try:
         config.initialise(paths)

@@ -30,7 +30,7 @@ from memex.index.lexical import LexicalStore, access_from_json, access_json, cou
 from memex.index.vectors import VectorStore, partition_of
 from memex.models.embeddings import Embedder
 from memex.remote import Endpoint
-from memex.store import filemodes
+from memex.store import sqlite
 from memex.store.labelling import CurrentLabels
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class Index:
     def compact(self) -> None:
         """Leave nothing deleted recoverable from the files (memex.index.compaction)."""
         compact_fts(self._lexical.db, "fts")
-        filemodes.truncate_wal(self._lexical.db)
+        sqlite.truncate_wal(self._lexical.db)
         if getattr(self, "_chroma_folder", None) is not None:
             compact_chroma(self._chroma_folder)
 

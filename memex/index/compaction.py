@@ -1,6 +1,6 @@
 """Deleted text out of the files (issue 15, section 8). SQLite leaves deleted rows in free pages
 and in the write-ahead log, and FTS5 keeps a deleted row's terms in its segments until they are
-merged. memex's own databases delete securely (memex.store.filemodes.connect); this compacts what
+merged. memex's own databases delete securely (memex.store.sqlite.connect); this compacts what
 deletion alone does not reach: the FTS5 segments, the WAL, and the embedded Chroma store's
 SQLite file, whose connections are Chroma's. Chroma's HNSW segment files (binary vectors, no
 text) keep a deleted vector until Chroma rewrites them."""
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from memex.store import filemodes
+from memex.store import sqlite
 
 
 def compact_fts(db: sqlite3.Connection, table: str) -> None:
@@ -38,7 +38,7 @@ def compact_chroma(folder: Path) -> None:
         if "embeddings_queue" in _tables(db):
             _scrub_log(db)
         db.execute("VACUUM")
-        filemodes.truncate_wal(db)
+        sqlite.truncate_wal(db)
     finally:
         db.close()
 

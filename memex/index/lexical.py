@@ -13,7 +13,7 @@ from typing import Any
 
 from memex.access import Access
 from memex.documents import Chunk
-from memex.store import filemodes
+from memex.store import sqlite
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(
@@ -42,6 +42,19 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
     heading, body, tokenize = 'porter unicode61 remove_diacritics 2'
 );
 """
+
+
+def m001_schema(db) -> None:
+    sqlite.script(db, SCHEMA)
+
+
+MIGRATIONS = [m001_schema]
+
+
+def _has_migrations(db) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'migrations'").fetchone() is not None
+
+
 # A chunk's first line is its context (document title > section): it weighs more in BM25.
 # Chosen on SciFact (benchmarks/tune_fusion.py): weight 3 gave +0.005 nDCG@10 in hybrid search.
 HEADING_WEIGHT = 3.0
@@ -73,18 +86,21 @@ def access_from_json(text: str) -> Access:
 
 class LexicalStore:
     def __init__(self, path: Path, *, reset: bool = False) -> None:
-        self.db = filemodes.connect(path)
-        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db = sqlite.connect(path)
         if reset:
             self.db.executescript(
                 "DROP TABLE IF EXISTS fts; DROP TABLE IF EXISTS chunks; DROP TABLE IF EXISTS classes;"
+                "DROP TABLE IF EXISTS migrations;"
             )
         columns = [row[1] for row in self.db.execute("PRAGMA table_info(fts)")]
         # An index written before headings had their own column: its text is refilled by Index.
         self.needs_text = columns == ["text"]
         if self.needs_text:
             self.db.execute("DROP TABLE fts")
-        self.db.executescript(SCHEMA)
+            self.db.execute("DELETE FROM migrations WHERE name = 'm001_schema'") if _has_migrations(
+                self.db
+            ) else None
+        sqlite.migrate(self.db, MIGRATIONS)
         self._classes: dict[int, Access] | None = None
         self._counts: dict[int, int] | None = None
         self._data_version: int | None = None
@@ -94,13 +110,8 @@ class LexicalStore:
 
     @contextmanager
     def transaction(self):
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
+        with sqlite.transaction(self.db):
             yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
         self.invalidate()
 
     # -- access classes --

@@ -24,7 +24,7 @@ from memex.ingest.report import Failure, IngestReport, Progress, Silent
 from memex.ingest.sandbox import ParserPool
 from memex.ingest.steps import Candidate, Prepared, chunks_for, failure_kind, normalise_target, parse_here
 from memex.links import Scope, is_link_path, resolve, skipped_link
-from memex.store import filemodes
+from memex.store import sqlite
 from memex.store.labelling import LABELLED_UNDER, rules_digest
 from memex.store.ledger import FAILED, INDEXED, PENDING, Ledger
 
@@ -88,7 +88,7 @@ class Ingestor:
     def purge(self) -> None:
         """Compact the stores, so that what was removed cannot be read back from free pages."""
         self.index.compact()
-        filemodes.truncate_wal(self.ledger.db)
+        sqlite.truncate_wal(self.ledger.db)
 
     def _may_have_orphans(self) -> bool:
         """Cheap: a crash leaves a pending source, a lost ledger leaves unequal counts."""

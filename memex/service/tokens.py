@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from memex.errors import MemexError
-from memex.store import filemodes
+from memex.store import sqlite
 
 PREFIX = "mx"
 TOKEN = re.compile(r"^mx_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -43,6 +43,13 @@ CREATE TABLE IF NOT EXISTS tokens (
 );
 CREATE INDEX IF NOT EXISTS tokens_user ON tokens(user);
 """
+
+
+def m001_initial(db) -> None:
+    sqlite.script(db, SCHEMA)
+
+
+MIGRATIONS = [m001_initial]
 
 
 class TokenError(MemexError):
@@ -92,8 +99,7 @@ class TokenStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self.db = filemodes.connect(path)
-        self.db.executescript(SCHEMA)
+        self.db = sqlite.connect(path, migrations=MIGRATIONS)
 
     def close(self) -> None:
         self.db.close()

@@ -12,7 +12,7 @@ from typing import Any
 
 from memex.access import Principal
 from memex.documents import Hit
-from memex.store import filemodes
+from memex.store import sqlite
 
 
 @dataclass(frozen=True)
@@ -41,16 +41,22 @@ class AuditEntry:
         }
 
 
+def m001_initial(db) -> None:
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, time REAL NOT NULL,"
+        " principal TEXT NOT NULL, actor TEXT NOT NULL, channel TEXT NOT NULL,"
+        " action TEXT NOT NULL, question TEXT NOT NULL, chunk_ids TEXT NOT NULL,"
+        " labels TEXT NOT NULL)"
+    )
+
+
+MIGRATIONS = [m001_initial]
+
+
 class AuditLog:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = filemodes.connect(path)
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, time REAL NOT NULL,"
-            " principal TEXT NOT NULL, actor TEXT NOT NULL, channel TEXT NOT NULL,"
-            " action TEXT NOT NULL, question TEXT NOT NULL, chunk_ids TEXT NOT NULL,"
-            " labels TEXT NOT NULL)"
-        )
+        self.db = sqlite.connect(path, migrations=MIGRATIONS)
 
     def record(
         self,

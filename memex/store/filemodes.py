@@ -7,7 +7,6 @@ nothing else (the daemon asks the kernel who is on the other end)."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 import sys
 from collections.abc import Callable, Iterator
@@ -29,22 +28,6 @@ def create_private(path: Path) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     os.chmod(path, 0o600)
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """A SQLite database of memex's own: 0600 (SQLite gives its -wal and -shm files the same mode),
-    WAL, and secure deletion: deleted rows are overwritten with zeros, not left in free pages."""
-    create_private(path)
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    db.execute("PRAGMA secure_delete=ON")
-    db.execute("PRAGMA journal_mode=WAL")
-    return db
-
-
-def truncate_wal(db: sqlite3.Connection) -> None:
-    """Copy the write-ahead log into the database and empty it: old page images in it (deleted
-    text) go too. Busy readers leave it for the next time."""
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
 
 def home_mode(socket_mode: int) -> int:

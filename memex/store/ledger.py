@@ -10,20 +10,20 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from memex.access import Access
-from memex.store import filemodes
+from memex.store import sqlite
 
 INDEXED, PENDING, FAILED = "indexed", "pending", "failed"
 
 
 def m001_initial(db: sqlite3.Connection) -> None:
-    _script(
+    sqlite.script(
         db,
         """
         CREATE TABLE sources (
@@ -60,17 +60,10 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
-def _script(db: sqlite3.Connection, sql: str) -> None:
-    """Run statements one by one (executescript would commit the migration's transaction)."""
-    for statement in sql.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
 def m002_path_indexes(db: sqlite3.Connection) -> None:
     """Find the sources at or under a path (a watcher's changed file or folder) without a scan:
     by citation (files) and by the `path` attribute (mail, chats, databases found in folders)."""
-    _script(
+    sqlite.script(
         db,
         """
         CREATE INDEX sources_uri ON sources(uri);
@@ -84,7 +77,7 @@ def m003_state(db: sqlite3.Connection) -> None:
     db.execute("CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_initial, m002_path_indexes, m003_state]
+MIGRATIONS: list[sqlite.Migration] = [m001_initial, m002_path_indexes, m003_state]
 
 
 @dataclass(frozen=True)
@@ -110,33 +103,14 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = filemodes.connect(path)
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db = sqlite.connect(path, migrations=MIGRATIONS, foreign_keys=True)
         self.db.row_factory = sqlite3.Row
-        self._migrate()
-
-    def _migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at REAL)")
-        done = {row[0] for row in self.db.execute("SELECT name FROM migrations")}
-        for migration in MIGRATIONS:
-            if migration.__name__ not in done:
-                with self.transaction():
-                    migration(self.db)
-                    self.db.execute("INSERT INTO migrations VALUES (?, ?)", (migration.__name__, time.time()))
 
     def close(self) -> None:
         self.db.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[None]:
+        return sqlite.transaction(self.db)
 
     # -- reading --
     def get(self, source_id: str) -> SourceRecord | None:

@@ -1,4 +1,4 @@
-"""One writer per embedded store: an advisory lock file in MEMEX_HOME.
+"""Advisory lock files in MEMEX_HOME: one writer per embedded store, one daemon per home.
 
 Writers (ingest, forget, reindex, relabel, the daemon) hold it exclusively; readers hold it
 shared, so a reader never sees a write half-done and a second writer gets a clear message instead
@@ -12,19 +12,39 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from memex.errors import StoreBusy
+from memex.errors import MemexError, StoreBusy
 
 
-class StoreLock:
-    def __init__(self, path: Path, *, exclusive: bool, wait_seconds: float = 0.0) -> None:
+class FileLock:
+    """An advisory lock (flock) on a file in MEMEX_HOME: exclusive or shared, waited for up to
+    `wait_seconds`, refused with `refused(holder)` (the holder the kernel names: pid, command).
+    An exclusive holder writes `record()` into the file for the next one's message. The one lock
+    memex takes: the store's (StoreLock) and the daemon's (one per home) are this."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        exclusive: bool,
+        wait_seconds: float = 0.0,
+        refused: Callable[[dict], MemexError],
+        record: Callable[[], bytes] | None = None,
+        clear_on_release: bool = False,
+    ) -> None:
         self.path = path
         self.exclusive = exclusive
         self.wait_seconds = wait_seconds
+        self._refused = refused
+        self._record = record or (
+            lambda: json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv[:3])}).encode()
+        )
+        self._clear_on_release = clear_on_release
         self._fd: int | None = None
 
-    def acquire(self) -> StoreLock:
+    def acquire(self) -> FileLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         mode = fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH
@@ -37,43 +57,53 @@ class StoreLock:
                 if time.monotonic() >= deadline:
                     holder = _holder(fd, self.path)
                     os.close(fd)
-                    raise StoreBusy(self._busy_message(holder)) from None
+                    raise self._refused(holder) from None
                 time.sleep(0.1)
         if self.exclusive:
             os.ftruncate(fd, 0)
-            os.write(fd, json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv[:3])}).encode())
+            os.write(fd, self._record())
         self._fd = fd
         return self
 
     def release(self) -> None:
         if self._fd is not None:
+            if self._clear_on_release and self.exclusive:
+                os.ftruncate(self._fd, 0)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> StoreLock:
+    def __enter__(self) -> FileLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:
         self.release()
 
-    def _busy_message(self, holder: dict) -> str:
-        who = (
-            f"process {holder.get('pid', '?')} ({holder.get('command', 'memex')})"
-            if holder
-            else "another process"
-        )
-        if self.exclusive:
-            return (
-                f"the store in {self.path.parent} is in use by {who}. Only one memex process may "
-                f"write to an embedded store: wait for it to finish, stop it, or use a Chroma server "
-                f"(store_url in config.toml) for several processes. A running `memex serve` or daemon "
-                f"applies policy edits itself (no `memex relabel` needed)"
-            )
+
+def StoreLock(path: Path, *, exclusive: bool, wait_seconds: float = 0.0) -> FileLock:  # noqa: N802
+    """One writer per embedded store: writers hold it exclusively, readers shared."""
+    return FileLock(
+        path,
+        exclusive=exclusive,
+        wait_seconds=wait_seconds,
+        refused=lambda holder: StoreBusy(_store_busy(path, holder, exclusive=exclusive)),
+    )
+
+
+def _store_busy(path: Path, holder: dict, *, exclusive: bool) -> str:
+    who = (
+        f"process {holder.get('pid', '?')} ({holder.get('command', 'memex')})"
+        if holder
+        else "another process"
+    )
+    if exclusive:
         return (
-            f"the store in {self.path.parent} is being written by {who}; try again when it "
-            f"finishes (or run memex through the daemon)"
+            f"the store in {path.parent} is in use by {who}. Only one memex process may "
+            f"write to an embedded store: wait for it to finish, stop it, or use a Chroma server "
+            f"(store_url in config.toml) for several processes. A running `memex serve` or daemon "
+            f"applies policy edits itself (no `memex relabel` needed)"
         )
+    return f"the store in {path.parent} is being written by {who}; try again when it finishes (or run memex through the daemon)"
 
 
 def _holder(fd: int, path: Path) -> dict:
@@ -143,8 +173,12 @@ def _alive(pid: int) -> bool:
 
 
 def _read_holder(fd: int) -> dict:
+    """What the last exclusive holder wrote: {"pid", "command"} (JSON), or a bare pid."""
     try:
         os.lseek(fd, 0, os.SEEK_SET)
-        return json.loads(os.read(fd, 4096) or b"{}")
+        value = json.loads(os.read(fd, 4096) or b"{}")
     except (OSError, ValueError):
         return {}
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"pid": value, "command": "memex daemon"}
+    return value if isinstance(value, dict) else {}

@@ -274,7 +274,7 @@ def test_as_is_for_admins_only_and_unknown_accounts_read_nothing(served):
     assert refused == [
         {
             "error": "only an admin may use --as (it is for testing a policy)",
-            "type": "MemexError",
+            "type": "Forbidden",
             "exit_code": 1,
         }
     ]
@@ -485,7 +485,7 @@ def test_another_account_through_the_socket_reads_as_its_policy_user(monkeypatch
             refused = search("--as", "hana")
             assert (refused.returncode, json.loads(refused.stdout)) == (
                 1,
-                {"error": "only an admin may use --as (it is for testing a policy)", "type": "MemexError"},
+                {"error": "only an admin may use --as (it is for testing a policy)", "type": "Forbidden"},
             )
             assert _uris(search("--as", "hana", account=[])) == sorted(
                 [*everyone, (root / "hr" / "salaries.txt").as_posix()]

@@ -177,10 +177,6 @@ ERRORS = [
     _error("search-reads-nothing", "search", "vic", {"query": "salary"}, SEARCH_DOORS, "EmptyIndex", EMPTY),
     _error("ask-reads-nothing", "ask", "vic", {"question": "salary"}, ASK_DOORS, "EmptyIndex", EMPTY),
 ]
-# The read facade reads ask's k with `k or settings.k`, so k=0 means "the default" there (every
-# door alike) while search refuses it. Strict: fixing memex.api.reads.submit_ask makes this pass.
-ASK_K0_XFAIL = "memex.api.reads.submit_ask takes k=0 as the default k instead of refusing it as search does"
-
 SHOWS = [
     Case("show-hr-hana", "show", "hana", {"source": HR_FILE}, READ_DOORS),
     Case("show-hr-pat", "show", "pat", {"source": HR_FILE}, READ_DOORS, "NotFound"),
@@ -503,12 +499,7 @@ def test_answers_cite_what_the_asker_may_read(table):
 # -- the same errors -----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=ASK_K0_XFAIL))
-        if c.name == "ask-k-0"
-        else c
-        for c in ERRORS
-    ],
+    ERRORS,
     ids=lambda c: c.name,
 )
 def test_the_same_mistake_gets_the_same_error_through_every_door(table, case):
@@ -531,12 +522,6 @@ def test_the_same_mistake_gets_the_same_error_through_every_door(table, case):
             assert outcome["message"] == f"Error executing tool {case.action}: {case.message}", door
 
 
-def test_ask_k_0_is_treated_alike_by_every_door(table):
-    """Whatever ask does with k=0 (see ASK_K0_XFAIL), every door does the same."""
-    row = _row(table, next(c for c in ERRORS if c.name == "ask-k-0"))
-    assert row["cli"] == row["daemon"] == row["http"]
-
-
 # -- the same permission cases ---------------------------------------------------------------------
 @pytest.mark.parametrize("case", SHOWS, ids=lambda c: c.name)
 def test_show_answers_alike_and_never_shows_what_the_user_may_not_read(table, case):
@@ -554,7 +539,7 @@ def test_show_answers_alike_and_never_shows_what_the_user_may_not_read(table, ca
     for door in ("cli", "daemon"):  # the CLI's word for an empty show, through both
         assert row[door] == {
             "ok": False,
-            "message": f"no source {source!r} that you can read",
+            "message": HTTP_NOT_FOUND,
             "code": EXIT_CODE["NotFound"],
             "type": "NotFound",
         }, door

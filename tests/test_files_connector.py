@@ -30,13 +30,12 @@ def test_a_file_another_connector_claims_is_read_by_it(tmp_path, monkeypatch):
                 source_id=f"notes:{self.target}", uri=self.target, title="n", connector="notes", attributes={}
             )
 
-    monkeypatch.setattr(files, "_handlers", lambda: [Notes])
     (tmp_path / "a.note").write_text("x")
     (tmp_path / "broken.note").write_text("x")
     (tmp_path / "plain.txt").write_text("x")
     (tmp_path / "vault" / ".vault").mkdir(parents=True)
     (tmp_path / "vault" / "inside.txt").write_text("x")
-    docs = list(files.FilesConnector(str(tmp_path), others=connectors()).load())
+    docs = list(files.FilesConnector(str(tmp_path), others=[Notes, files.FilesConnector]).load())
     assert [(d.connector, d.source_id.rsplit("/", 1)[1]) for d in docs] == [
         ("notes", "a.note"),
         ("notes", "broken.note"),

@@ -158,10 +158,10 @@ def test_a_mail_folder_holding_a_link_is_walked_as_files(kestrel, planted):
 @pytest.fixture
 def service(fake_memex):
     from memex.api.wiring import Memex
-    from memex.daemon.watcher import Service
+    from memex.daemon.watcher import Watcher
     from memex.index import Index
 
-    def make(folder: Path) -> Service:
+    def make(folder: Path) -> Watcher:
         fake_memex.index  # noqa: B018
         reader = Memex(
             fake_memex.paths,
@@ -172,7 +172,7 @@ def service(fake_memex):
             index=Index.open(fake_memex.paths.store, embedder=fake_memex.embedder),
         )
         made.append(reader)
-        return Service(fake_memex, reader, folders=[str(folder)])
+        return Watcher(fake_memex, reader, folders=[str(folder)])
 
     made: list = []
     yield make

@@ -156,11 +156,11 @@ def test_imaps_and_starttls_verify_the_certificate(server, memex_home, monkeypat
     monkeypatch.setenv("MEMEX_IMAP_PASSWORD", PASSWORD)
     server.append(lkml(1)[0], "Tls")
     for url in (server.url("Tls", tls=True, query=f"cafile={server.cafile}"), mailbox_url(server, "Tls")):
-        (doc,) = MailConnector(url).load()
+        (doc,) = MailConnector(url, data_dir=memex_home / "mail").load()
         assert doc.uri == url.split("?")[0] + "#1258848661-4660-2-git-send-email-stefan@datenfreihafen.org"
     for url, where in ((server.url("Tls", tls=True), server.tls_port), (server.url("Tls"), server.port)):
         with pytest.raises(ImapError) as caught:
-            list(MailConnector(url).load())
+            list(MailConnector(url, data_dir=memex_home / "mail").load())
         assert (
             str(caught.value)
             == f"TLS with the IMAP server 127.0.0.1:{where} failed: CERTIFICATE_VERIFY_FAILED"
@@ -199,7 +199,9 @@ def test_a_named_password_variable(server, memex_home, monkeypatch):
     monkeypatch.delenv("MEMEX_IMAP_PASSWORD", raising=False)
     monkeypatch.setenv("WORK_MAIL_PASSWORD", PASSWORD)
     server.append(lkml(1)[0], "Named")
-    (doc,) = MailConnector(mailbox_url(server, "Named") + "&password_env=WORK_MAIL_PASSWORD").load()
+    (doc,) = MailConnector(
+        mailbox_url(server, "Named") + "&password_env=WORK_MAIL_PASSWORD", data_dir=memex_home / "mail"
+    ).load()
     assert doc.source_id == "mail:1258848661-4660-2-git-send-email-stefan@datenfreihafen.org"
 
 

@@ -34,7 +34,9 @@ def outcomes(root: Path) -> tuple[dict[str, Counter], dict[str, str], list]:
             relative = path.relative_to(root)
             per[relative.parts[0] if len(relative.parts) > 1 else "."]["files"] += 1
     refused = {}
-    docs = list(connector_for(str(root))(str(root)).load())  # as `memex ingest ROOT` reads it
+    docs = list(
+        connector_for(str(root))(str(root), others=connectors()).load()
+    )  # as `memex ingest ROOT` reads it
     for doc in docs:
         container = Path(doc.attributes.get("path") or doc.uri)
         relative = container.relative_to(root)

@@ -48,11 +48,11 @@ def wait_until(predicate, timeout: float = 15.0, interval: float = 0.05) -> bool
 
 
 class Running:
-    """A memex.daemon.watcher.Service over `memex` watching `folders`, its loop in a thread."""
+    """A memex.daemon.watcher.Watcher over `memex` watching `folders`, its loop in a thread."""
 
     def __init__(self, memex, folders, **settings) -> None:
         from memex.api.wiring import Memex
-        from memex.daemon.watcher import Service
+        from memex.daemon.watcher import Watcher
         from memex.index import Index
 
         memex.settings = replace(
@@ -69,7 +69,7 @@ class Running:
         )
         self.events: list[dict] = []
         self._lock = threading.Lock()
-        self.service = Service(memex, self.reader, folders=[str(f) for f in folders], emit=self._record)
+        self.service = Watcher(memex, self.reader, folders=[str(f) for f in folders], emit=self._record)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.crashed: BaseException | None = None
 

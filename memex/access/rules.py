@@ -251,8 +251,8 @@ class Policy:
             self._check_labels(role.labels, f"{field}.labels")
             self._check_level(role.level, f"{field}.level")
             self._check_names(role.inherits, self.roles, "role", f"{field}.inherits")
-        for role in self.roles:
-            self._role_closure(role, ())
+        for role_name in self.roles:
+            self._role_closure(role_name, ())
         for user in self.users.values():
             self._check_names(user.roles, self.roles, "role", f"users.{user.name}.roles")
             self._check_names(user.groups, self.groups, "group", f"users.{user.name}.groups")

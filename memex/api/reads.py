@@ -25,12 +25,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from memex.access import Principal
+from memex.access.identity import require_admin
 from memex.answer.pipeline import Answer, Prepared, generate, prepare, retrieve
 from memex.answer.timeparse import DateRange, find_dates
 from memex.api.wiring import Memex
 from memex.api.worker import GenerationWorker, Job
 from memex.documents import Hit
-from memex.errors import BadRequest, EmptyIndex, Forbidden, MemexError
+from memex.errors import BadRequest, EmptyIndex, MemexError
 from memex.index import NO_NARROWING, Narrowing
 from memex.models.llm import LanguageModel, Message
 from memex.store.audit import AuditEntry
@@ -41,6 +42,9 @@ MAX_K = 1000
 MAX_TEXT = 4000
 SEARCH_MODES = ("hybrid", "dense", "lexical")
 MAX_AUDIT = 10_000
+# What every door says when `show` finds nothing: a source one may not read and one that does not
+# exist look the same.
+NOT_FOUND = "no such source, or you may not read it"
 
 Note = Callable[[str], None]
 Dates = bool | DateRange | None
@@ -143,7 +147,7 @@ class Reads:
         is an Answer; `on_token` gets the answer as it is written (already through the output
         rules and the answer check), in the worker's thread."""
         question = text_param(question, "question")
-        k = k_param(k or self.memex.settings.k)
+        k = k_param(self.memex.settings.k if k is None else k)
         date_range = self._dates(question, dates, on_note)
         settings = self.memex.settings
         prompt_key = self.memex.prompt_key
@@ -287,8 +291,7 @@ class Reads:
         """Why `user` can or cannot read `source`: rules, labels, roles. For admins only."""
         from memex.access.policycheck import explain
 
-        if not principal.admin:
-            raise Forbidden("only an admin may explain the policy")
+        require_admin(principal, "only an admin may explain the policy")
         user, source = text_param(user, "user"), text_param(source, "source")
         with self.lock:
             return explain(self.memex.policy, self.memex.ledger, user, source)

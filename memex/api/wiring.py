@@ -14,6 +14,7 @@ from typing import Any
 
 from memex import config
 from memex.access import Policy, Principal
+from memex.access.identity import local_principal
 from memex.access.policyfile import PolicySource, load_policy
 from memex.errors import MemexError
 from memex.index import Index
@@ -30,7 +31,7 @@ from memex.store import filemodes
 from memex.store.audit import AuditLog
 from memex.store.labelling import LABELLED_UNDER, CurrentLabels, rules_digest
 from memex.store.ledger import Ledger
-from memex.store.locking import StoreLock
+from memex.store.locking import FileLock, StoreLock
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Memex:
         self._ledger: Ledger | None = None
         self._labelled_under: tuple[Policy, str] | None = None
         self._audit: AuditLog | None = None
-        self._lock: StoreLock | None = None
+        self._lock: FileLock | None = None
         self._pool: ParserPool | None = None
         self._prompt_key: bytes | None = None
         self.on_note: Callable[[str], None] | None = None  # one-time notes (a model being assembled)
@@ -244,25 +245,7 @@ class Memex:
         """The principal for a CLI command and the actor to audit. The OS account (this process's,
         or `os_user`: the daemon passes the account the kernel says is on the other end of its
         socket) maps to a policy user; `--as` is for admins testing the policy."""
-        os_user = os_user or getpass.getuser()
-        own_name = self.policy.user_for_os_user(os_user)
-        own = self.policy.principal(own_name) if own_name else None
-        if as_user is None or as_user == own_name:
-            if own is None:
-                raise MemexError(
-                    f"the OS user {os_user!r} is not mapped to a user in the policy "
-                    f"({self.policy.origin}); add `os_users: [{os_user}]` to a user, or ask an "
-                    f"admin to run the command with --as"
-                )
-            return own, own.name
-        if own is None or not own.admin:
-            raise MemexError("only an admin may use --as (it is for testing a policy)")
-        if as_user not in self.policy.users:
-            known = ", ".join(sorted(self.policy.users))
-            raise MemexError(
-                f"there is no user {as_user!r} in the policy ({self.policy.origin}); its users: {known}"
-            )
-        return self.policy.principal(as_user), f"{own.name} (as {as_user})"
+        return local_principal(self.policy, os_user or getpass.getuser(), as_user)
 
     # -- work --
     def ingestor(self) -> Ingestor:

@@ -229,7 +229,8 @@ def show(
     except MemexError as exc:
         _fail(exc, as_json)
     if not hits:
-        message = f"no source {source!r} that you can read"
+        from memex.api.reads import NOT_FOUND as message
+
         if as_json:
             _emit({"error": message, "type": "NotFound"})
         else:

@@ -44,14 +44,15 @@ def _tokens():
 
 def _require_admin(policy) -> str:
     """Managing users and tokens is for admins: the OS account must map to an admin user."""
+    from memex.access.identity import local_principal, require_admin
+
     os_user = getpass.getuser()
-    name = policy.user_for_os_user(os_user)
-    if name is None or not policy.principal(name).admin:
-        raise MemexError(
-            f"only an admin may manage users and tokens; the OS user {os_user!r} maps to "
-            f"{name or 'no user'} in {policy.origin}"
-        )
-    return name
+    principal, _ = local_principal(policy, os_user)
+    require_admin(
+        principal,
+        f"only an admin may manage users and tokens; the OS user {os_user!r} maps to {principal.name}",
+    )
+    return principal.name
 
 
 def _names(values: list[str]) -> list[str]:

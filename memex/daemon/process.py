@@ -109,9 +109,9 @@ def run(
     on_service=lambda service: None,
 ) -> None:
     """Run the watcher in this process until SIGTERM or SIGINT. `emit` gets its events;
-    `on_service` the Service once it is built (for a live status line)."""
+    `on_service` the Watcher once it is built (for a live status line)."""
     from memex.api.wiring import Memex
-    from memex.daemon.watcher import Service
+    from memex.daemon.watcher import Watcher
 
     lock = daemon_lock(paths.daemon_pid).acquire()
     memex = reader = server = reads = None
@@ -130,7 +130,7 @@ def run(
         )
         memex.index  # noqa: B018  # takes the store lock now: a second writer is refused here
         reader = memex.reader()  # one policy in force, re-read when its file changes
-        service = Service(memex, reader, folders=folders, emit=emit)
+        service = Watcher(memex, reader, folders=folders, emit=emit)
         reads = service.reads
         on_service(service)
         server = rpc.Server(paths.socket, service.handle, mode=settings.socket_mode)

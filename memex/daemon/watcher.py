@@ -46,7 +46,7 @@ class Stopping(Exception):
     """Raised inside a long ingest when the daemon is asked to stop: it stops between files."""
 
 
-class Service:
+class Watcher:
     def __init__(self, memex, reader, *, folders: list[str], emit: Emit = lambda event: None) -> None:
         settings = memex.settings
         self.memex = memex  # writable: owns the store
@@ -410,7 +410,7 @@ class _Progress:
     """Ingest's progress: feeds the status line, and stops a long ingest between files when the
     daemon is asked to stop (never in the middle of writing a batch)."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Watcher) -> None:
         self.service = service
 
     def begin(self, stage: str, total: int | None) -> None:

@@ -60,7 +60,8 @@ class Narrowing:
         return clauses
 
     def sql_where(self) -> tuple[str, list[Any]]:
-        parts, args = [], []
+        parts: list[str] = []
+        args: list[Any] = []
         if self.source_ids is not None:
             parts.append("c.source_id IN (SELECT value FROM json_each(?))")
             args.append(json.dumps(sorted(self.source_ids)))
@@ -83,6 +84,7 @@ class Index:
         self._vectors = vectors
         self._lexical = lexical
         self.embedder = embedder
+        self._chroma_folder: Path | None = None  # an embedded store's folder (compacted on purge)
         # The labels of each hit's source under the policy in force (memex.store.labelling), checked
         # with its stored labels before a hit leaves; set by the Memex that opens the index.
         self.current: CurrentLabels | None = None
@@ -135,7 +137,7 @@ class Index:
         """Leave nothing deleted recoverable from the files (memex.index.compaction)."""
         compact_fts(self._lexical.db, "fts")
         sqlite.truncate_wal(self._lexical.db)
-        if getattr(self, "_chroma_folder", None) is not None:
+        if self._chroma_folder is not None:
             compact_chroma(self._chroma_folder)
 
     def relabel(self, changes: Mapping[str, Access]) -> int:

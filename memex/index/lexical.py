@@ -122,6 +122,7 @@ class LexicalStore:
             return int(row[0])
         cursor = self.db.execute("INSERT INTO classes(key, access) VALUES (?, ?)", (key, access_json(access)))
         self.invalidate()
+        assert cursor.lastrowid is not None  # an INSERT has one
         return int(cursor.lastrowid)
 
     def classes(self) -> dict[int, Access]:
@@ -154,6 +155,7 @@ class LexicalStore:
             "INSERT INTO chunks(chunk_id, ac, source_id, ordinal, date) VALUES (?,?,?,?,?)",
             (chunk.chunk_id, ac, chunk.source_id, chunk.ordinal, date),
         )
+        assert cursor.lastrowid is not None  # an INSERT has one
         self._index_text(cursor.lastrowid, chunk.text)
 
     def _index_text(self, rowid: int, text: str) -> None:

@@ -82,7 +82,7 @@ class VectorStore:
                 client = chromadb.PersistentClient(str(path / "chroma"), settings=settings)
             if reset:
                 for existing in client.list_collections():
-                    existing_name = getattr(existing, "name", existing)
+                    existing_name = str(getattr(existing, "name", existing))
                     if existing_name == COLLECTION or existing_name.startswith(PARTITION_PREFIX):
                         client.delete_collection(existing_name)
             collection = client.get_or_create_collection(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memex.access import Principal
+from memex.access.identity import require_admin
 from memex.access.policyfile import PolicySource  # noqa: F401  (re-exported: it used to live here)
 from memex.errors import Forbidden, MemexError
 from memex.service.tokens import TokenStore
@@ -65,6 +66,5 @@ class Authenticator:
 
     def admin(self, authorization: str | None) -> Caller:
         caller = self.caller(authorization)
-        if not caller.principal.admin:
-            raise Forbidden("this needs an admin")
+        require_admin(caller.principal)
         return caller

@@ -15,11 +15,12 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from memex.answer.pipeline import Answer
+from memex.api import reads
 from memex.api.worker import Job, ModelUnavailable
 from memex.service.auth import Caller
 from memex.service.core import AnswerStream, Service
 
-NOT_FOUND = {"error": "no such source, or you may not read it"}
+NOT_FOUND = {"error": reads.NOT_FOUND}
 CLIENT_GONE = 499  # nginx's "client closed request": nobody reads it
 KEEPALIVE_SECONDS = 15.0
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -98,6 +98,9 @@ class Settings:
     context_tokens: int = 4096
     llm_threads: int = 0  # CPU threads for the local model; 0: every core (fewer on a busy machine)
     max_answer_tokens: int = 256
+    # A follow-up ("who was on call?") is rewritten by the model into a standalone question
+    # (checked; a rule takes over when the rewrite brings in new words). false: the rule only.
+    condense_with_model: bool = True
     watched: tuple[str, ...] = field(default_factory=tuple)  # folders `memex watch` keeps current
     ignore: tuple[str, ...] = field(default_factory=tuple)  # more names never indexed, e.g. "*.log"
     watch_quiet_seconds: float = 0.5  # a changed file is read once it has been quiet this long

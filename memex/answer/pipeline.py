@@ -92,6 +92,9 @@ class Answer:
     dates_note: str | None = None  # said when the dates were not applied (nothing of those dates)
     raw_text: str = ""  # what the model wrote, through the output rules only (for evaluation)
     grounding: Grounding | None = None
+    asked: str | None = None  # the question as asked, when a follow-up was searched as `question`
+    conversation: str | None = None  # the conversation this answer is a turn of
+    turn: int | None = None
 
     @property
     def answered(self) -> bool:
@@ -106,6 +109,8 @@ class Answer:
             "dates": self.dates.to_json() if self.dates else None,
             "dates_note": self.dates_note,
             "check": self.grounding.to_json() if self.grounding else None,
+            **({"asked": self.asked} if self.asked is not None else {}),
+            **({"conversation": self.conversation, "turn": self.turn} if self.conversation else {}),
         }
 
 

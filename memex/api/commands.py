@@ -12,7 +12,8 @@ from typing import Any
 from memex.api.reads import Reads
 from memex.errors import BadRequest
 
-COMMANDS = ("search", "ask", "show", "status", "export", "audit")
+COMMANDS = ("search", "ask", "show", "status", "export", "audit", "conversations")
+CONVERSATION_ACTIONS = ("list", "show", "start", "rename", "delete")
 
 Note = Callable[[str], None]
 
@@ -50,6 +51,7 @@ def run(
             dates=dates,
             on_token=on_token,
             on_note=on_note,
+            conversation=params.get("conversation"),
             **who,
         )
         return answer.to_json()
@@ -59,6 +61,8 @@ def run(
         return reads.status(principal=principal)
     if command == "audit":
         return [e.to_json() for e in reads.audit(principal=principal, limit=params.get("limit", 50))]
+    if command == "conversations":
+        return _conversations(reads, params, principal)
     if command == "export":
         count = 0
         for hit in reads.export(**who):
@@ -67,3 +71,23 @@ def run(
                 on_item(hit.to_json())
         return count
     raise BadRequest(f"unknown command {command!r}")
+
+
+def _conversations(reads: Reads, params: dict[str, Any], principal) -> Any:
+    action = params.get("action", "list")
+    mine = reads.conversations
+    if action == "list":
+        return mine.list(principal=principal)
+    if action == "start":
+        return mine.start(str(params.get("title") or ""), principal=principal)
+    if action not in CONVERSATION_ACTIONS:
+        raise BadRequest(f"action must be one of {', '.join(CONVERSATION_ACTIONS)}")
+    conversation = params.get("id")
+    if not isinstance(conversation, str) or not conversation:
+        raise BadRequest("id is missing: which conversation (memex conversations list)")
+    if action == "show":
+        return mine.show(conversation, principal=principal)
+    if action == "rename":
+        return mine.rename(conversation, str(params.get("title") or ""), principal=principal)
+    mine.delete(conversation, principal=principal)
+    return {"deleted": conversation}

@@ -26,8 +26,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from memex.access import Principal
 from memex.access.identity import require_admin
+from memex.answer.followup import Exchange, standalone_question
 from memex.answer.pipeline import Answer, Prepared, generate, prepare, retrieve
 from memex.answer.timeparse import DateRange, find_dates
+from memex.api.conversing import Conversations
 from memex.api.wiring import Memex
 from memex.api.worker import GenerationWorker, Job
 from memex.documents import Hit
@@ -35,6 +37,7 @@ from memex.errors import BadRequest, EmptyIndex, MemexError
 from memex.index import NO_NARROWING, Narrowing
 from memex.models.llm import LanguageModel, Message
 from memex.store.audit import AuditEntry
+from memex.store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +71,11 @@ class Reads:
         self._per_user = per_user
         self._worker: GenerationWorker | None = None
         self._worker_lock = threading.Lock()
+        self.conversations = Conversations(
+            lambda: ConversationStore(memex.paths.root / "conversations.sqlite"),
+            lambda: memex.index,
+            self.lock,
+        )
 
     @property
     def worker(self) -> GenerationWorker:
@@ -91,6 +99,7 @@ class Reads:
     def close(self) -> None:
         if self._worker is not None:
             self._worker.close()
+        self.conversations.close()
 
     # -- reading --
     def search(
@@ -142,10 +151,17 @@ class Reads:
         narrowing: Narrowing = NO_NARROWING,
         on_token: Callable[[str], None] | None = None,
         on_note: Note | None = None,
+        conversation: str | None = None,
+        history: Sequence[Exchange] = (),
     ) -> Job:
         """Queue a question for the model; raises Busy when there is no room. The job's result
         is an Answer; `on_token` gets the answer as it is written (already through the output
-        rules and the answer check), in the worker's thread."""
+        rules and the answer check), in the worker's thread.
+
+        A follow-up is searched as a standalone question (memex.answer.followup), made from the
+        turns of `conversation` (one of the asker's, or "new") that the asker may still read,
+        or from `history` (a door's own: the OpenAI messages); the answer becomes the
+        conversation's next turn."""
         question = text_param(question, "question")
         k = k_param(self.memex.settings.k if k is None else k)
         date_range = self._dates(question, dates, on_note)
@@ -154,13 +170,23 @@ class Reads:
         self._keep_labels_current()
         with self.lock:
             self._require_content(principal)
+        conversation = self.conversations.resolve(conversation, question, principal=principal)
 
         def run(model: LanguageModel, job: Job) -> Answer:
             served: Sequence[Hit] = ()
+            searched = question
             try:
+                earlier = list(history)
+                if conversation is not None:
+                    earlier = self.conversations.history(conversation, principal=principal)
+                searched = standalone_question(
+                    question, earlier, model=model if settings.condense_with_model else None
+                )
+                if searched != question and on_note is not None:
+                    on_note(f"Searched: {searched}")
                 with self.lock:
                     prepared: Prepared = prepare(
-                        question,
+                        searched,
                         principal=principal,
                         index=self.memex.index,
                         model=model,
@@ -171,15 +197,24 @@ class Reads:
                         prompt_key=prompt_key,
                     )
                 served = prepared.used
-                return generate(
+                answer = generate(
                     prepared,
                     model=_Interruptible(model, job),
                     max_tokens=settings.max_answer_tokens,
                     on_token=on_token,
                 )
+                if searched != question:
+                    answer.asked = question
+                if conversation is not None:
+                    answer.conversation = conversation
+                    answer.turn = self.conversations.record(
+                        conversation, answer, principal=principal, question=question
+                    )
+                return answer
             finally:  # what was retrieved for the asker counts as served, answered or not
+                said = question if searched == question else f"{question} [searched: {searched}]"
                 with self.lock:
-                    self._audit(principal, actor, channel, "ask", question, served)
+                    self._audit(principal, actor, channel, "ask", said, served)
 
         return self.worker.submit(run, owner=principal.name)
 
@@ -195,6 +230,8 @@ class Reads:
         narrowing: Narrowing = NO_NARROWING,
         on_token: Callable[[str], None] | None = None,
         on_note: Note | None = None,
+        conversation: str | None = None,
+        history: Sequence[Exchange] = (),
     ) -> Answer:
         """Blocking. If the caller is interrupted (Ctrl-C), the model stops at its next token."""
         job = self.submit_ask(
@@ -207,6 +244,8 @@ class Reads:
             narrowing=narrowing,
             on_token=on_token,
             on_note=on_note,
+            conversation=conversation,
+            history=history,
         )
         try:
             answer: Answer = job.future.result()

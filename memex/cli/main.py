@@ -9,6 +9,7 @@ from typing import Optional
 
 import typer
 
+from memex.cli.chat import chat, conversations_app
 from memex.cli.context import note as _note
 from memex.cli.context import open_memex as _open
 from memex.cli.context import read as _read
@@ -184,11 +185,19 @@ def ask(
         None, "--model", metavar="NAME|PATH.gguf", help="A model of `memex models`, or any GGUF file."
     ),
     no_dates: bool = NO_DATES,
+    conversation: Optional[str] = typer.Option(
+        None,
+        "--conversation",
+        "-c",
+        metavar="ID|new",
+        help="Ask in one of your conversations (a follow-up may lean on it), or start one: new.",
+    ),
     as_user: Optional[str] = AS_USER,
     as_json: bool = JSON,
 ) -> None:
     """Answer QUESTION from your archives with the local model, citing numbered sources. Time
     expressions in QUESTION ("next Tuesday", "last week") keep only sources of those dates."""
+    from memex.cli.chat import print_sources
 
     def on_token(piece: str) -> None:
         typer.echo(piece, nl=False)
@@ -196,6 +205,8 @@ def ask(
 
     try:
         params = {"question": question, "k": k, "model": model, "no_dates": no_dates}
+        if conversation:
+            params["conversation"] = conversation
         answer = _read(
             "ask", params, as_user, on_token=None if as_json else on_token, on_note=None if as_json else _note
         )
@@ -205,16 +216,9 @@ def ask(
         _emit(answer)
         return
     typer.echo("")
-    if answer["citations"]:
-        typer.secho("\nSources:", bold=True)
-        for citation in answer["citations"]:
-            where = [citation["source"], citation["section"] or None]
-            where.append(f"page {citation['page']}" if citation["page"] is not None else None)
-            typer.echo(f"[{citation['n']}] {', '.join(w for w in where if w)}")
-    if answer["evidence"]:
-        typer.secho("\nEvidence:", bold=True)
-        for item in answer["evidence"]:
-            typer.echo(f"[{item['n']}] {item['sentence']}")
+    print_sources(answer)
+    if answer.get("conversation"):
+        typer.secho(f"\n(conversation {answer['conversation']}, turn {answer['turn']})", dim=True)
 
 
 @app.command()
@@ -386,9 +390,11 @@ app.add_typer(models_app, name="models")
 app.add_typer(users_app, name="users")
 app.add_typer(token_app, name="token")
 app.add_typer(policy_app, name="policy")
+app.add_typer(conversations_app, name="conversations")
+app.command()(chat)
 app.command()(audit)
 # --help lists the commands in the order people use them.
-ORDER = ["init", "ingest", "ask", "search", "show", "status", "export", "watch", "forget", "reindex"]
+ORDER = ["init", "ingest", "ask", "chat", "search", "show", "status", "export", "watch", "forget", "reindex"]
 ORDER += ["relabel", "serve", "audit", "eval"]
 app.registered_commands.sort(
     key=lambda c: (

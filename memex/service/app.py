@@ -31,6 +31,7 @@ from memex.service import mcp_server, openai_api, routes
 from memex.service.auth import Forbidden, Unauthenticated
 from memex.service.core import Service
 from memex.service.guard import LOCAL_HOSTS, MAX_BODY_BYTES, EdgeGuard
+from memex.store.conversations import NoSuchConversation
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,10 @@ def _handlers(app: FastAPI) -> None:
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, exc: BadRequest):
         return error(request, 400, str(exc), "invalid_request_error")
+
+    @app.exception_handler(NoSuchConversation)
+    async def no_conversation(request: Request, exc: NoSuchConversation):
+        return error(request, 404, str(exc), "not_found_error")
 
     @app.exception_handler(EmptyIndex)
     async def empty(request: Request, exc: EmptyIndex):

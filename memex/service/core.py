@@ -5,9 +5,10 @@ reads. This module adds only what is the service's own: answers streamed to an e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from memex.answer.followup import Exchange
 from memex.api.reads import Reads
 from memex.api.wiring import Memex
 from memex.api.worker import Cancelled, GenerationWorker, Job
@@ -41,7 +42,15 @@ class Service:
         self.reads.close()
 
     async def ask_streaming(
-        self, who: Caller, question: str, *, channel: str, k: int | None = None, dates: bool = True
+        self,
+        who: Caller,
+        question: str,
+        *,
+        channel: str,
+        k: int | None = None,
+        dates: bool = True,
+        conversation: str | None = None,
+        history: Sequence[Exchange] = (),
     ) -> AnswerStream:
         """Queue a question (raising Busy at once if there is no room) and return its events:
         ("token", text)... then ("answer", Answer) or ("error", exception). The reader cancels
@@ -63,6 +72,9 @@ class Service:
             k=k,
             dates=dates,
             on_token=lambda piece: put(("token", piece)),
+            on_note=lambda line: put(("note", line)),
+            conversation=conversation,
+            history=history,
         )
 
         def finished(future: Any) -> None:

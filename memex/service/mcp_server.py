@@ -44,11 +44,14 @@ def build(service: Service, *, hosts: Iterable[str]) -> tuple[StreamableHTTPSess
         return {"hits": [hit.to_json() for hit in hits]}
 
     @server.tool()
-    async def ask(question: str, ctx: Context) -> dict[str, Any]:
+    async def ask(question: str, ctx: Context, conversation: str | None = None) -> dict[str, Any]:
         """A short answer to QUESTION from the archives you may read, with numbered sources and
-        the sentences that support it."""
+        the sentences that support it. CONVERSATION: "new" to start a conversation, or the id an
+        earlier answer returned, so that a follow-up ("who was on call?") leans on it."""
         who = _caller(ctx)
-        job = await _call(service.reads.submit_ask, question, channel="mcp", **who.identity)
+        job = await _call(
+            service.reads.submit_ask, question, channel="mcp", conversation=conversation, **who.identity
+        )
         try:
             answer = await anyio.to_thread.run_sync(job.future.result, abandon_on_cancel=True)
         except MemexError as exc:

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from memex.answer.followup import Exchange
 from memex.answer.pipeline import Answer
 from memex.errors import BadRequest
 from memex.service.auth import Caller
@@ -52,6 +53,7 @@ def models(who: Caller = Depends(caller)) -> dict[str, Any]:
 async def chat_completions(request: Request, who: Caller = Depends(caller)) -> Any:
     body = await _json_body(request)
     question = last_user_message(body.get("messages"))
+    history = history_of(body["messages"])
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise BadRequest("stream must be true or false")
@@ -60,7 +62,7 @@ async def chat_completions(request: Request, who: Caller = Depends(caller)) -> A
     created = int(time.time())
     if not stream:
         job = await run_in_threadpool(
-            partial(service.reads.submit_ask, question, channel="openai", **who.identity)
+            partial(service.reads.submit_ask, question, channel="openai", history=history, **who.identity)
         )
         answer = await answer_unless_gone(job, request)
         if answer is None:
@@ -77,7 +79,7 @@ async def chat_completions(request: Request, who: Caller = Depends(caller)) -> A
             "usage": _usage(question, content),
             "memex": _extras(answer),
         }
-    answer_stream = await service.ask_streaming(who, question, channel="openai")
+    answer_stream = await service.ask_streaming(who, question, channel="openai", history=history)
     return StreamingResponse(
         _chunks(answer_stream, completion_id, created), media_type="text/event-stream", headers=SSE_HEADERS
     )
@@ -103,6 +105,8 @@ async def _chunks(stream: AnswerStream, completion_id: str, created: int) -> Asy
                 yield ": waiting for the model\n\n"
                 continue
             kind, value = event
+            if kind == "note":  # the answer's `memex` extras say what was searched
+                continue
             if kind == "token":
                 yield chunk({"content": value})
                 continue
@@ -124,21 +128,46 @@ def last_user_message(messages: Any) -> str:
         raise BadRequest("messages must be a non-empty list")
     for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == "user":
-            content = message.get("content")
-            if isinstance(content, str):
-                return content
-            if isinstance(content, list):  # content parts: the text ones
-                texts = [
-                    part.get("text", "")
-                    for part in content
-                    if isinstance(part, dict)
-                    and part.get("type") == "text"
-                    and isinstance(part.get("text"), str)
-                ]
-                if any(t.strip() for t in texts):
-                    return "\n".join(texts)
-            raise BadRequest("the last user message has no text")
+            text = _text_of(message.get("content"))
+            if text is None:
+                raise BadRequest("the last user message has no text")
+            return text
     raise BadRequest("messages must contain a user message (its text is the question)")
+
+
+def history_of(messages: list[Any]) -> list[Exchange]:
+    """The conversation before the last user message, as the client sends it (a stock chat front
+    end keeps it): each user message with the assistant's reply that follows it, the reply
+    without the sources memex appended."""
+    last_user = max(
+        (i for i, m in enumerate(messages) if isinstance(m, dict) and m.get("role") == "user"), default=-1
+    )
+    out: list[Exchange] = []
+    question: str | None = None
+    for message in messages[:last_user]:
+        if not isinstance(message, dict):
+            continue
+        text = _text_of(message.get("content"))
+        if message.get("role") == "user":
+            question = text
+        elif message.get("role") == "assistant" and question and text:
+            out.append(Exchange(question, question, text.split("\n\nSources:", 1)[0]))
+            question = None
+    return out
+
+
+def _text_of(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content if content.strip() else None
+    if isinstance(content, list):  # content parts: the text ones
+        texts = [
+            part.get("text", "")
+            for part in content
+            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+        ]
+        if any(t.strip() for t in texts):
+            return "\n".join(texts)
+    return None
 
 
 def sources_text(answer: Answer) -> str:
@@ -160,7 +189,8 @@ def answer_text(answer: Answer) -> str:
 
 def _extras(answer: Answer) -> dict[str, Any]:
     data = answer.to_json()
-    return {"citations": data["citations"], "evidence": data["evidence"]}
+    searched = {"searched": answer.question} if answer.asked is not None else {}
+    return {"citations": data["citations"], "evidence": data["evidence"], **searched}
 
 
 def _usage(question: str, content: str) -> dict[str, int]:

@@ -44,6 +44,11 @@ class AskRequest(Strict):
     k: int | None = None
     stream: bool = False
     no_dates: bool = False
+    conversation: str | None = None  # one of the caller's, or "new": the answer is its next turn
+
+
+class ConversationRequest(Strict):
+    title: str
 
 
 def service_of(request: Request) -> Service:
@@ -109,19 +114,48 @@ async def ask(body: AskRequest, request: Request, who: Caller = Depends(caller))
                 channel="http",
                 k=body.k,
                 dates=not body.no_dates,
+                conversation=body.conversation,
                 **who.identity,
             )
         )
         answer = await answer_unless_gone(job, request)
         return answer.to_json() if answer is not None else Response(status_code=CLIENT_GONE)
     stream = await service.ask_streaming(
-        who, body.question, channel="http", k=body.k, dates=not body.no_dates
+        who, body.question, channel="http", k=body.k, dates=not body.no_dates, conversation=body.conversation
     )
     return StreamingResponse(_sse(stream), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
+@router.get("/api/conversations")
+def conversations(request: Request, who: Caller = Depends(caller)) -> dict[str, Any]:
+    return {"conversations": service_of(request).reads.conversations.list(principal=who.principal)}
+
+
+@router.post("/api/conversations")
+def start_conversation(body: ConversationRequest, request: Request, who: Caller = Depends(caller)) -> Any:
+    return service_of(request).reads.conversations.start(body.title, principal=who.principal)
+
+
+@router.get("/api/conversations/{conversation}")
+def conversation(conversation: str, request: Request, who: Caller = Depends(caller)) -> Any:
+    return service_of(request).reads.conversations.show(conversation, principal=who.principal)
+
+
+@router.patch("/api/conversations/{conversation}")
+def rename_conversation(
+    conversation: str, body: ConversationRequest, request: Request, who: Caller = Depends(caller)
+) -> Any:
+    return service_of(request).reads.conversations.rename(conversation, body.title, principal=who.principal)
+
+
+@router.delete("/api/conversations/{conversation}")
+def delete_conversation(conversation: str, request: Request, who: Caller = Depends(caller)) -> Any:
+    service_of(request).reads.conversations.delete(conversation, principal=who.principal)
+    return {"deleted": conversation}
+
+
 async def _sse(stream: AnswerStream) -> AsyncIterator[str]:
-    """A queued event, token events, then one answer (citations, evidence) or error event."""
+    """A queued event, note and token events, then one answer (citations, evidence) or error event."""
     try:
         yield _event("queued", {})
         while True:
@@ -132,6 +166,8 @@ async def _sse(stream: AnswerStream) -> AsyncIterator[str]:
             kind, value = event
             if kind == "token":
                 yield _event("token", {"text": value})
+            elif kind == "note":  # "Searched: ...", "Dates: ...": said before the answer
+                yield _event("note", {"text": value})
             elif kind == "answer":
                 yield _event("answer", value.to_json())
                 return

@@ -1,0 +1,149 @@
+"""Conversations through the read facade: each method for one principal, on their own
+conversations only (nobody else's, admins included), and each turn shown only while its owner
+may still read every chunk it was built from.
+
+A turn built from a chunk its owner can no longer read (a role removed, the policy tightened, the
+source deleted or changed) is withheld: its question stays, its answer, sources and evidence are
+replaced by a notice, and it is never given to the model again as history. The searched
+(standalone) question of every later turn is withheld too, as it may repeat the hidden answer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from memex.access import Principal
+from memex.answer.followup import Exchange
+from memex.answer.pipeline import Answer
+from memex.errors import Forbidden
+from memex.index import Index, Narrowing
+from memex.store.conversations import Conversation, ConversationStore, NoSuchConversation, Turn
+
+WITHHELD = "hidden: it used sources you can no longer read"
+NEW = "new"  # `conversation=new` starts one, titled with its first question
+
+
+class Conversations:
+    def __init__(
+        self, open_store: Callable[[], ConversationStore], index: Callable[[], Index], lock: threading.RLock
+    ):
+        self._open_store = open_store
+        self._index = index
+        self._lock = lock
+        self._store: ConversationStore | None = None
+
+    @property
+    def store(self) -> ConversationStore:
+        with self._lock:
+            if self._store is None:
+                self._store = self._open_store()
+            return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- what the doors call --
+    def start(self, title: str, *, principal: Principal) -> dict[str, Any]:
+        with self._lock:
+            return self.store.create(_owner(principal), title).summary()
+
+    def list(self, *, principal: Principal) -> list[dict[str, Any]]:
+        with self._lock:
+            return [c.summary() for c in self.store.list(_owner(principal))]
+
+    def show(self, conversation_id: str, *, principal: Principal) -> dict[str, Any]:
+        """The conversation with its turns, each as its owner may see it now."""
+        with self._lock:
+            conversation = self.store.get(str(conversation_id), _owner(principal))
+            shown = self._as_seen(conversation, principal)
+        return {**conversation.summary(), "turns": shown}
+
+    def rename(self, conversation_id: str, title: str, *, principal: Principal) -> dict[str, Any]:
+        with self._lock:
+            self.store.rename(str(conversation_id), _owner(principal), title)
+            return self.store.get(str(conversation_id), _owner(principal)).summary()
+
+    def delete(self, conversation_id: str, *, principal: Principal) -> None:
+        with self._lock:
+            self.store.delete(str(conversation_id), _owner(principal))
+
+    # -- what ask uses --
+    def resolve(self, conversation_id: str | None, question: str, *, principal: Principal) -> str | None:
+        """The id a question continues (checked now, so that a wrong one fails before the model
+        is asked), a new conversation's for `new`, or None."""
+        if conversation_id is None:
+            return None
+        with self._lock:
+            if conversation_id == NEW:
+                return self.store.create(_owner(principal), question).id
+            self.store.get(str(conversation_id), _owner(principal))
+        return str(conversation_id)
+
+    def history(self, conversation_id: str, *, principal: Principal) -> list[Exchange]:
+        """The turns the model may be given: only those the owner may still read, oldest first."""
+        with self._lock:
+            conversation = self.store.get(conversation_id, _owner(principal))
+            return [
+                Exchange(t.question, t.standalone, t.answer)
+                for t, visible in self._visibility(conversation, principal)
+                if visible
+            ]
+
+    def record(self, conversation_id: str, answer: Answer, *, principal: Principal, question: str) -> int:
+        turn = Turn(
+            n=0,
+            question=question,
+            standalone=answer.question,
+            answer=answer.text,
+            citations=[c.to_json() for c in answer.citations],
+            evidence=[e.to_json() for e in answer.evidence],
+            # What the model was given, when the answer shows any of it.
+            chunk_ids=tuple(h.chunk_id for h in answer.hits) if answer.citations else (),
+            source_ids=tuple(dict.fromkeys(h.source_id for h in answer.hits)) if answer.citations else (),
+            created=0.0,
+        )
+        with self._lock:
+            return self.store.add_turn(conversation_id, _owner(principal), turn).n
+
+    # -- internals --
+    def _visibility(self, conversation: Conversation, principal: Principal) -> list[tuple[Turn, bool]]:
+        index = self._index()
+        out = []
+        for turn in conversation.turns:
+            if not turn.chunk_ids:
+                out.append((turn, True))
+                continue
+            hits = index.search(
+                None,
+                principal=principal,
+                k=10_000,
+                narrowing=Narrowing(source_ids=frozenset(turn.source_ids)),
+            )
+            out.append((turn, set(turn.chunk_ids) <= {h.chunk_id for h in hits}))
+        return out
+
+    def _as_seen(self, conversation: Conversation, principal: Principal) -> list[dict[str, Any]]:
+        shown, hidden_before = [], False
+        for turn, visible in self._visibility(conversation, principal):
+            entry: dict[str, Any] = {"n": turn.n, "question": turn.question, "created": turn.created}
+            if visible:
+                entry |= {"answer": turn.answer, "citations": turn.citations, "evidence": turn.evidence}
+                entry["standalone"] = turn.question if hidden_before else turn.standalone
+            else:
+                entry |= {"withheld": WITHHELD, "standalone": turn.question}
+                hidden_before = True
+            shown.append(entry)
+        return shown
+
+
+def _owner(principal: Principal) -> str:
+    if not principal.known:
+        raise Forbidden(f"user {principal.name!r} is not in the policy: no conversations")
+    return principal.name
+
+
+__all__ = ["NEW", "WITHHELD", "Conversations", "NoSuchConversation"]

@@ -11,7 +11,7 @@ replaced by a notice, and it is never given to the model again as history. The s
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from memex.access import Principal
@@ -94,6 +94,7 @@ class Conversations:
             ]
 
     def record(self, conversation_id: str, answer: Answer, *, principal: Principal, question: str) -> int:
+        chunk_ids, source_ids = _built_from(answer)
         turn = Turn(
             n=0,
             question=question,
@@ -101,15 +102,48 @@ class Conversations:
             answer=answer.text,
             citations=[c.to_json() for c in answer.citations],
             evidence=[e.to_json() for e in answer.evidence],
-            # What the model was given, when the answer shows any of it.
-            chunk_ids=tuple(h.chunk_id for h in answer.hits) if answer.citations else (),
-            source_ids=tuple(dict.fromkeys(h.source_id for h in answer.hits)) if answer.citations else (),
+            chunk_ids=chunk_ids,
+            source_ids=source_ids,
             created=0.0,
         )
         with self._lock:
             return self.store.add_turn(conversation_id, _owner(principal), turn).n
 
+    def screen(self, history: Sequence[Exchange], *, principal: Principal) -> list[Exchange]:
+        """History a client sent back (the OpenAI messages): an answer is kept only if memex gave
+        it to this user and they may still read everything it was built from; any other answer
+        text (withheld, unknown, edited) is dropped, the user's own questions stay."""
+        out = []
+        with self._lock:
+            for exchange in history:
+                answer = exchange.answer if self._may_see_answer(exchange.answer, principal) else ""
+                out.append(Exchange(exchange.question, exchange.standalone, answer))
+        return out
+
+    def remember(self, answer: Answer, *, principal: Principal) -> None:
+        """An answer whose conversation the client keeps: what it was built from, by its text."""
+        chunk_ids, source_ids = _built_from(answer)
+        with self._lock:
+            self.store.remember_answer(_owner(principal), answer.text, chunk_ids, source_ids)
+
     # -- internals --
+    def _may_see_answer(self, text: str, principal: Principal) -> bool:
+        if not text.strip() or not principal.known:
+            return False
+        found = self.store.served_answer(principal.name, text)
+        if found is None:
+            return False
+        chunk_ids, source_ids = found
+        return self._readable(chunk_ids, source_ids, principal)
+
+    def _readable(self, chunk_ids: Sequence[str], source_ids: Sequence[str], principal: Principal) -> bool:
+        if not chunk_ids:
+            return True
+        hits = self._index().search(
+            None, principal=principal, k=10_000, narrowing=Narrowing(source_ids=frozenset(source_ids))
+        )
+        return set(chunk_ids) <= {h.chunk_id for h in hits}
+
     def _visibility(self, conversation: Conversation, principal: Principal) -> list[tuple[Turn, bool]]:
         index = self._index()
         out = []
@@ -138,6 +172,13 @@ class Conversations:
                 hidden_before = True
             shown.append(entry)
         return shown
+
+
+def _built_from(answer: Answer) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What the model was given (chunk ids, source ids), when the answer shows any of it."""
+    if not answer.citations:
+        return (), ()
+    return tuple(h.chunk_id for h in answer.hits), tuple(dict.fromkeys(h.source_id for h in answer.hits))
 
 
 def _owner(principal: Principal) -> str:

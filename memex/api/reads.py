@@ -153,6 +153,7 @@ class Reads:
         on_note: Note | None = None,
         conversation: str | None = None,
         history: Sequence[Exchange] = (),
+        client_keeps_history: bool = False,
     ) -> Job:
         """Queue a question for the model; raises Busy when there is no room. The job's result
         is an Answer; `on_token` gets the answer as it is written (already through the output
@@ -160,8 +161,10 @@ class Reads:
 
         A follow-up is searched as a standalone question (memex.answer.followup), made from the
         turns of `conversation` (one of the asker's, or "new") that the asker may still read,
-        or from `history` (a door's own: the OpenAI messages); the answer becomes the
-        conversation's next turn."""
+        or from `history` (sent back by a client that keeps the conversation itself, the OpenAI
+        door's; `client_keeps_history` remembers each answer's sources so that an answer sent back
+        is used only while the asker may still read them); the answer becomes the conversation's
+        next turn."""
         question = text_param(question, "question")
         k = k_param(self.memex.settings.k if k is None else k)
         date_range = self._dates(question, dates, on_note)
@@ -176,7 +179,7 @@ class Reads:
             served: Sequence[Hit] = ()
             searched = question
             try:
-                earlier = list(history)
+                earlier = self.conversations.screen(history, principal=principal) if history else []
                 if conversation is not None:
                     earlier = self.conversations.history(conversation, principal=principal)
                 searched = standalone_question(
@@ -205,6 +208,8 @@ class Reads:
                 )
                 if searched != question:
                     answer.asked = question
+                if client_keeps_history:
+                    self.conversations.remember(answer, principal=principal)
                 if conversation is not None:
                     answer.conversation = conversation
                     answer.turn = self.conversations.record(

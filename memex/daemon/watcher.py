@@ -354,7 +354,7 @@ class Watcher:
         if not isinstance(params, dict) or not (as_user is None or isinstance(as_user, str)):
             raise MemexError("malformed request")
         if command == "ping":
-            return {"pid": os.getpid(), "home": str(self.memex.paths.root)}
+            return {"pid": os.getpid()}  # where the files are is for the owner and admins (status)
         policy = params.pop("policy", None)
         if policy is not None and os.path.realpath(str(policy)) != os.path.realpath(
             self.reader.policy.origin

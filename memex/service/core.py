@@ -51,6 +51,7 @@ class Service:
         dates: bool = True,
         conversation: str | None = None,
         history: Sequence[Exchange] = (),
+        client_keeps_history: bool = False,
     ) -> AnswerStream:
         """Queue a question (raising Busy at once if there is no room) and return its events:
         ("token", text)... then ("answer", Answer) or ("error", exception). The reader cancels
@@ -75,6 +76,7 @@ class Service:
             on_note=lambda line: put(("note", line)),
             conversation=conversation,
             history=history,
+            client_keeps_history=client_keeps_history,
         )
 
         def finished(future: Any) -> None:

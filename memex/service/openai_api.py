@@ -62,7 +62,14 @@ async def chat_completions(request: Request, who: Caller = Depends(caller)) -> A
     created = int(time.time())
     if not stream:
         job = await run_in_threadpool(
-            partial(service.reads.submit_ask, question, channel="openai", history=history, **who.identity)
+            partial(
+                service.reads.submit_ask,
+                question,
+                channel="openai",
+                history=history,
+                client_keeps_history=True,
+                **who.identity,
+            )
         )
         answer = await answer_unless_gone(job, request)
         if answer is None:
@@ -79,7 +86,9 @@ async def chat_completions(request: Request, who: Caller = Depends(caller)) -> A
             "usage": _usage(question, content),
             "memex": _extras(answer),
         }
-    answer_stream = await service.ask_streaming(who, question, channel="openai", history=history)
+    answer_stream = await service.ask_streaming(
+        who, question, channel="openai", history=history, client_keeps_history=True
+    )
     return StreamingResponse(
         _chunks(answer_stream, completion_id, created), media_type="text/event-stream", headers=SSE_HEADERS
     )

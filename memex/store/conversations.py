@@ -10,6 +10,7 @@ no longer read can be withheld (memex.api.conversing). Deleting a conversation d
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import sqlite3
@@ -84,7 +85,26 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS = [m001_initial]
+def m002_served_answers(db: sqlite3.Connection) -> None:
+    """Answers given where the client keeps the conversation (the OpenAI door): what each was
+    built from, by a digest of its text, so that history sent back can be checked."""
+    sqlite.script(
+        db,
+        """
+        CREATE TABLE served_answers (
+            owner TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            chunk_ids TEXT NOT NULL,
+            source_ids TEXT NOT NULL,
+            created REAL NOT NULL,
+            PRIMARY KEY (owner, digest)
+        );
+        """,
+    )
+
+
+MIGRATIONS = [m001_initial, m002_served_answers]
+MAX_SERVED = 10_000  # per user: the oldest are dropped (their text then counts as unknown)
 
 
 class ConversationStore:
@@ -200,6 +220,39 @@ class ConversationStore:
         if cursor.rowcount == 0:
             raise NoSuchConversation(f"no conversation {conversation_id!r} of yours")
         sqlite.truncate_wal(self.db)
+
+    # -- answers whose conversation the client keeps --
+    def remember_answer(
+        self, owner: str, text: str, chunk_ids: tuple[str, ...], source_ids: tuple[str, ...]
+    ) -> None:
+        with sqlite.transaction(self.db):
+            self.db.execute(
+                "INSERT OR REPLACE INTO served_answers VALUES (?, ?, ?, ?, ?)",
+                (
+                    owner,
+                    answer_digest(text),
+                    json.dumps(list(chunk_ids)),
+                    json.dumps(list(source_ids)),
+                    time.time(),
+                ),
+            )
+            self.db.execute(
+                "DELETE FROM served_answers WHERE owner = ? AND digest NOT IN "
+                "(SELECT digest FROM served_answers WHERE owner = ? ORDER BY created DESC LIMIT ?)",
+                (owner, owner, MAX_SERVED),
+            )
+
+    def served_answer(self, owner: str, text: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        """(chunk ids, source ids) of an answer given to `owner` with this text, or None."""
+        row = self.db.execute(
+            "SELECT chunk_ids, source_ids FROM served_answers WHERE owner = ? AND digest = ?",
+            (owner, answer_digest(text)),
+        ).fetchone()
+        return None if row is None else (tuple(json.loads(row[0])), tuple(json.loads(row[1])))
+
+
+def answer_digest(text: str) -> str:
+    return hashlib.sha256(" ".join(text.split()).encode("utf-8")).hexdigest()
 
 
 def _title(title: str) -> str:

@@ -24,12 +24,15 @@ from memex.models.llm import LanguageModel, Message
 MAX_TURNS_GIVEN = 4  # the most recent turns the model sees when it rewrites a question
 MAX_ANSWER_CHARS = 400
 MAX_STANDALONE_CHARS = 300
+MAX_SUBJECT_WORDS = 8  # what the rule adds to a follow-up: "who was on call? (Harrier outage)"
 
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’\-]*")
+# Words in any script: "Atlântico" and "Inês" are words, not "Atl" and "ntico".
+_WORD = re.compile(r"[^\W_][\w'’\-]*")
 _STOPWORDS = frozenset(
     """a an and are as at be been but by can could did do does for from had has have how i if in into
     is it its me my of on or our so than that the their them then there these they this those to was
     we were what when where which who whom whose why will with would you your about also any anything
+    he him his she her hers us ours mine yours
     else more please tell give show list same one ones other first second last previous before after
     again time times just only really still yes no ok okay thanks thank decide decided happen
     happened say said know think get got make made go went need want use used find""".split()
@@ -39,6 +42,8 @@ _PRONOUNS = re.compile(
     r"the same|the other|the first|the second|the third|the last|the latter|the former|the one)\b",
     re.I,
 )
+# What the rule gave a follow-up: "who wrote it? (Dev Okafor's review)".
+_RULE_SUBJECT = re.compile(r"^(?P<asked>.*?\S)\s*\((?P<subject>[^()]+)\)$", re.S)
 _SWAP = re.compile(r"^\s*(?:and|but|also|then|so|what about|how about|and what about|same for)\b[\s,]*", re.I)
 # find_dates needs a `now`; which day it is does not matter for "does this name a time".
 _NOON = datetime(2000, 1, 1, 12, tzinfo=UTC)
@@ -89,19 +94,40 @@ def by_rule(question: str, previous: str) -> str:
     """The cheap rewrite. A swap ("and in 2024?", "what about Lisbon?") is the previous question
     with the new detail (its own time expression replaced by the new one); anything else keeps
     its words and names the previous question's subject."""
+    asked, subject = _split(previous)
     swap = _SWAP.match(question)
     if swap:
         detail = question[swap.end() :].strip().rstrip("?").strip()
-        base = previous.rstrip().rstrip("?")
-        if detail and find_dates(detail, _NOON) is not None:
-            base = _without_dates(base)
-        return f"{base} {detail}?" if detail else previous
-    subject = [
-        w for w in content_words(previous) if w.lower() not in {c.lower() for c in content_words(question)}
-    ]
-    if not subject:
+        if not detail:
+            return previous
+        base = asked.rstrip().rstrip("?")
+        if find_dates(detail, _NOON) is not None:
+            base, subject = _without_dates(base), _without_dates(subject)
+        return f"{base} {detail}?" + (f" ({subject})" if subject else "")
+    own = {c.lower() for c in content_words(question)}
+    topic = [w for w in _topic(asked, subject) if w.lower() not in own]
+    if not topic:
         return question
-    return f"{question.rstrip()} ({' '.join(subject[:8])})"
+    return f"{question.rstrip()} ({' '.join(topic[:MAX_SUBJECT_WORDS])})"
+
+
+def _split(previous: str) -> tuple[str, str]:
+    """A searched question as (what was asked, the subject the rule gave it): "who wrote it?
+    (Dev Okafor's review)" is ("who wrote it?", "Dev Okafor's review"); any other, (itself, "")."""
+    match = _RULE_SUBJECT.match(previous.strip())
+    if match is None:
+        return previous, ""
+    return match["asked"], match["subject"]
+
+
+def _topic(asked: str, subject: str) -> list[str]:
+    """The words a follow-up takes from the previous question: the subject it was given first,
+    then its own words, so that a long conversation keeps its subject ("Dev Okafor's review")
+    instead of drifting to the words of its follow-ups ("who wrote it?", "how big is it?")."""
+    words: dict[str, str] = {}
+    for word in content_words(subject) + content_words(asked):
+        words.setdefault(word.lower(), word)
+    return list(words.values())
 
 
 def _by_model(question: str, history: Sequence[Exchange], model: LanguageModel) -> str | None:

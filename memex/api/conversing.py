@@ -5,17 +5,20 @@ may still read every chunk it was built from.
 A turn built from a chunk its owner can no longer read (a role removed, the policy tightened, the
 source deleted or changed) is withheld: its question stays, its answer, sources and evidence are
 replaced by a notice, and it is never given to the model again as history. The searched
-(standalone) question of every later turn is withheld too, as it may repeat the hidden answer.
+(standalone) question of every later turn is withheld too, as it may repeat the hidden answer; a
+follow-up rewritten from the conversation counts as built from the turns its rewrite was given,
+so it is withheld with them.
 """
 
 from __future__ import annotations
 
+import builtins  # `list` is also a method here: annotations after it name the type
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from memex.access import Principal
-from memex.answer.followup import Exchange
+from memex.answer.followup import MAX_TURNS_GIVEN, Exchange
 from memex.answer.pipeline import Answer
 from memex.errors import Forbidden
 from memex.index import Index, Narrowing
@@ -83,33 +86,44 @@ class Conversations:
             self.store.get(str(conversation_id), _owner(principal))
         return str(conversation_id)
 
-    def history(self, conversation_id: str, *, principal: Principal) -> list[Exchange]:
-        """The turns the model may be given: only those the owner may still read, oldest first."""
+    def history(self, conversation_id: str, *, principal: Principal) -> builtins.list[Exchange]:
+        """The turns the model may be given: only those the owner may still read, oldest first,
+        as `show` gives them (after a withheld turn, each later one with its question as asked:
+        its searched question may repeat the hidden answer)."""
         with self._lock:
             conversation = self.store.get(conversation_id, _owner(principal))
             return [
-                Exchange(t.question, t.standalone, t.answer)
-                for t, visible in self._visibility(conversation, principal)
-                if visible
+                Exchange(t["question"], t["standalone"], t["answer"])
+                for t in self._as_seen(conversation, principal)
+                if "answer" in t
             ]
 
     def record(self, conversation_id: str, answer: Answer, *, principal: Principal, question: str) -> int:
         chunk_ids, source_ids = _built_from(answer)
-        turn = Turn(
-            n=0,
-            question=question,
-            standalone=answer.question,
-            answer=answer.text,
-            citations=[c.to_json() for c in answer.citations],
-            evidence=[e.to_json() for e in answer.evidence],
-            chunk_ids=chunk_ids,
-            source_ids=source_ids,
-            created=0.0,
-        )
         with self._lock:
+            if answer.asked is not None:
+                # A follow-up searched as rewritten from the conversation is built from the turns
+                # the rewrite was given too: it is withheld with them (its searched question, and
+                # so its answer, may repeat theirs).
+                conversation = self.store.get(conversation_id, _owner(principal))
+                given = [t for t, visible in self._visibility(conversation, principal) if visible]
+                for earlier in given[-MAX_TURNS_GIVEN:]:
+                    chunk_ids = tuple(dict.fromkeys(chunk_ids + earlier.chunk_ids))
+                    source_ids = tuple(dict.fromkeys(source_ids + earlier.source_ids))
+            turn = Turn(
+                n=0,
+                question=question,
+                standalone=answer.question,
+                answer=answer.text,
+                citations=[c.to_json() for c in answer.citations],
+                evidence=[e.to_json() for e in answer.evidence],
+                chunk_ids=chunk_ids,
+                source_ids=source_ids,
+                created=0.0,
+            )
             return self.store.add_turn(conversation_id, _owner(principal), turn).n
 
-    def screen(self, history: Sequence[Exchange], *, principal: Principal) -> list[Exchange]:
+    def screen(self, history: Sequence[Exchange], *, principal: Principal) -> builtins.list[Exchange]:
         """History a client sent back (the OpenAI messages): an answer is kept only if memex gave
         it to this user and they may still read everything it was built from; any other answer
         text (withheld, unknown, edited) is dropped, the user's own questions stay."""
@@ -144,7 +158,9 @@ class Conversations:
         )
         return set(chunk_ids) <= {h.chunk_id for h in hits}
 
-    def _visibility(self, conversation: Conversation, principal: Principal) -> list[tuple[Turn, bool]]:
+    def _visibility(
+        self, conversation: Conversation, principal: Principal
+    ) -> builtins.list[tuple[Turn, bool]]:
         index = self._index()
         out = []
         for turn in conversation.turns:
@@ -160,7 +176,7 @@ class Conversations:
             out.append((turn, set(turn.chunk_ids) <= {h.chunk_id for h in hits}))
         return out
 
-    def _as_seen(self, conversation: Conversation, principal: Principal) -> list[dict[str, Any]]:
+    def _as_seen(self, conversation: Conversation, principal: Principal) -> builtins.list[dict[str, Any]]:
         shown, hidden_before = [], False
         for turn, visible in self._visibility(conversation, principal):
             entry: dict[str, Any] = {"n": turn.n, "question": turn.question, "created": turn.created}

@@ -117,7 +117,9 @@ class ConversationStore:
 
     def create(self, owner: str, title: str) -> Conversation:
         now = time.time()
-        conversation = Conversation(secrets.token_urlsafe(12), owner, _title(title), now, now)
+        # Hex: an id may be typed after `memex conversations show`, where one that began with
+        # "-" (as one in 64 of token_urlsafe's do) would be read as an option.
+        conversation = Conversation(secrets.token_hex(12), owner, _title(title), now, now)
         with sqlite.transaction(self.db):
             self.db.execute(
                 "INSERT INTO conversations VALUES (?, ?, ?, ?, ?)",

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from memex.access import Principal
-from memex.api.reads import MAX_K
+from memex.api.params import MAX_K
 from memex.service.app import create_app
 from memex.service.routes import STATIC
 from memex.service.users import add_user, remove_user

@@ -16,13 +16,11 @@ while the model is busy.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from memex.access import Principal
 from memex.access.identity import require_admin
@@ -30,19 +28,18 @@ from memex.answer.followup import Exchange, standalone_question
 from memex.answer.pipeline import Answer, Prepared, generate, prepare, retrieve
 from memex.answer.timeparse import DateRange, find_dates
 from memex.api.conversing import Conversations
+from memex.api.params import k_param, local_now, text_param
 from memex.api.wiring import Memex
-from memex.api.worker import GenerationWorker, Job
+from memex.api.worker import GenerationWorker, Interruptible, Job
 from memex.documents import Hit
 from memex.errors import BadRequest, EmptyIndex, MemexError
 from memex.index import NO_NARROWING, Narrowing
-from memex.models.llm import LanguageModel, Message
+from memex.models.llm import LanguageModel
 from memex.store.audit import AuditEntry
 from memex.store.conversations import ConversationStore
 
 log = logging.getLogger(__name__)
 
-MAX_K = 1000
-MAX_TEXT = 4000
 SEARCH_MODES = ("hybrid", "dense", "lexical")
 MAX_AUDIT = 10_000
 # What every door says when `show` finds nothing: a source one may not read and one that does not
@@ -71,6 +68,8 @@ class Reads:
         self._per_user = per_user
         self._worker: GenerationWorker | None = None
         self._worker_lock = threading.Lock()
+        self._model: LanguageModel | None = None  # for `ask`, in the caller's thread
+        self._model_lock = threading.Lock()
         self.conversations = Conversations(
             lambda: ConversationStore(memex.paths.root / "conversations.sqlite"),
             lambda: memex.index,
@@ -99,6 +98,9 @@ class Reads:
     def close(self) -> None:
         if self._worker is not None:
             self._worker.close()
+        close = getattr(self._model, "close", None) if self._owns_model else None
+        if close is not None:
+            close()
         self.conversations.close()
 
     # -- reading --
@@ -139,7 +141,14 @@ class Reads:
             on_note(note)
         return hits
 
-    def submit_ask(
+    def submit_ask(self, question: str, *, principal: Principal, **options: Any) -> Job:
+        """Queue a question for the generation worker; raises Busy when there is no room. The
+        job's result is an Answer; `on_token` gets the answer as it is written, in the worker's
+        thread. Options as for `ask`. For doors that serve many at once (the service)."""
+        run = self._ask_job(question, principal=principal, **options)
+        return self.worker.submit(run, owner=principal.name)
+
+    def ask(
         self,
         question: str,
         *,
@@ -154,10 +163,10 @@ class Reads:
         conversation: str | None = None,
         history: Sequence[Exchange] = (),
         client_keeps_history: bool = False,
-    ) -> Job:
-        """Queue a question for the model; raises Busy when there is no room. The job's result
-        is an Answer; `on_token` gets the answer as it is written (already through the output
-        rules and the answer check), in the worker's thread.
+    ) -> Answer:
+        """The answer to `question` from what `principal` may read, in this thread, one at a time
+        per model (a Ctrl-C stops the model at once). `on_token` gets the answer as it is written
+        (already through the output rules and the answer check).
 
         A follow-up is searched as a standalone question (memex.answer.followup), made from the
         turns of `conversation` (one of the asker's, or "new") that the asker may still read,
@@ -165,6 +174,46 @@ class Reads:
         door's; `client_keeps_history` remembers each answer's sources so that an answer sent back
         is used only while the asker may still read them); the answer becomes the conversation's
         next turn."""
+        run = self._ask_job(
+            question,
+            principal=principal,
+            actor=actor,
+            channel=channel,
+            k=k,
+            dates=dates,
+            narrowing=narrowing,
+            on_token=on_token,
+            on_note=on_note,
+            conversation=conversation,
+            history=history,
+            client_keeps_history=client_keeps_history,
+        )
+        with self._model_lock:
+            if self._model is None:
+                self._model = self._model_factory()
+            answer = run(self._model, Job(run, principal.name))
+        if answer.dates_note and on_note is not None:
+            on_note(answer.dates_note)
+        return answer
+
+    def _ask_job(
+        self,
+        question: str,
+        *,
+        principal: Principal,
+        actor: str | None = None,
+        channel: str = "cli",
+        k: int | None = None,
+        dates: Dates = True,
+        narrowing: Narrowing = NO_NARROWING,
+        on_token: Callable[[str], None] | None = None,
+        on_note: Note | None = None,
+        conversation: str | None = None,
+        history: Sequence[Exchange] = (),
+        client_keeps_history: bool = False,
+    ) -> Callable[[LanguageModel, Job], Answer]:
+        """Check the question now (a bad one fails before it waits for the model) and return what
+        answers it with a model."""
         question = text_param(question, "question")
         k = k_param(self.memex.settings.k if k is None else k)
         date_range = self._dates(question, dates, on_note)
@@ -202,7 +251,7 @@ class Reads:
                 served = prepared.used
                 answer = generate(
                     prepared,
-                    model=_Interruptible(model, job),
+                    model=Interruptible(model, job),
                     max_tokens=settings.max_answer_tokens,
                     on_token=on_token,
                 )
@@ -221,44 +270,7 @@ class Reads:
                 with self.lock:
                     self._audit(principal, actor, channel, "ask", said, served)
 
-        return self.worker.submit(run, owner=principal.name)
-
-    def ask(
-        self,
-        question: str,
-        *,
-        principal: Principal,
-        actor: str | None = None,
-        channel: str = "cli",
-        k: int | None = None,
-        dates: Dates = True,
-        narrowing: Narrowing = NO_NARROWING,
-        on_token: Callable[[str], None] | None = None,
-        on_note: Note | None = None,
-        conversation: str | None = None,
-        history: Sequence[Exchange] = (),
-    ) -> Answer:
-        """Blocking. If the caller is interrupted (Ctrl-C), the model stops at its next token."""
-        job = self.submit_ask(
-            question,
-            principal=principal,
-            actor=actor,
-            channel=channel,
-            k=k,
-            dates=dates,
-            narrowing=narrowing,
-            on_token=on_token,
-            on_note=on_note,
-            conversation=conversation,
-            history=history,
-        )
-        try:
-            answer: Answer = job.future.result()
-        finally:
-            job.cancel()
-        if answer.dates_note and on_note is not None:
-            on_note(answer.dates_note)
-        return answer
+        return run
 
     def show(
         self, source: str, *, principal: Principal, actor: str | None = None, channel: str = "cli"
@@ -390,58 +402,3 @@ class Reads:
         self.memex.audit.record(
             principal=principal, action=action, question=question, hits=hits, actor=actor, channel=channel
         )
-
-
-def local_now() -> datetime:
-    """Now in the local time zone, as a named zone where one can be found (TZ, /etc/localtime),
-    so that a range crossing a daylight-saving change still starts and ends at local midnight."""
-    now = datetime.now().astimezone()
-    names = [os.environ.get("TZ", "").lstrip(":")]
-    target = os.path.realpath("/etc/localtime")
-    if "/zoneinfo/" in target:
-        names.append(target.split("/zoneinfo/", 1)[1])
-    for name in filter(None, names):
-        try:
-            return now.astimezone(ZoneInfo(name))
-        except (ValueError, ZoneInfoNotFoundError):
-            continue
-    return now
-
-
-class _Interruptible(LanguageModel):
-    """The worker's model, stopping between pieces when the job is cancelled."""
-
-    def __init__(self, model: LanguageModel, job: Job) -> None:
-        self._model = model
-        self._job = job
-        self.name = model.name
-        self.context_tokens = model.context_tokens
-
-    def stream(self, messages: Sequence[Message], *, max_tokens: int) -> Iterator[str]:
-        self._job.check()
-        pieces = self._model.stream(messages, max_tokens=max_tokens)
-        try:
-            for piece in pieces:
-                self._job.check()
-                yield piece
-        finally:
-            close = getattr(pieces, "close", None)
-            if close is not None:
-                close()
-
-    def count_tokens(self, text: str) -> int:
-        return self._model.count_tokens(text)
-
-
-def text_param(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise BadRequest(f"{what} must be a non-empty string")
-    if len(value) > MAX_TEXT:
-        raise BadRequest(f"{what} is too long (at most {MAX_TEXT} characters)")
-    return value.strip()
-
-
-def k_param(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_K:
-        raise BadRequest(f"k must be a whole number from 1 to {MAX_K}")
-    return value

@@ -15,12 +15,12 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from typing import Any
 
 from memex.errors import MemexError, ModelError
-from memex.models.llm import LanguageModel
+from memex.models.llm import LanguageModel, Message
 
 log = logging.getLogger(__name__)
 
@@ -247,3 +247,28 @@ class GenerationWorker:
                 close()
             except Exception:  # already broken: nothing more to do
                 log.exception("closing the model failed")
+
+
+class Interruptible(LanguageModel):
+    """The worker's model, stopping between pieces when the job is cancelled."""
+
+    def __init__(self, model: LanguageModel, job: Job) -> None:
+        self._model = model
+        self._job = job
+        self.name = model.name
+        self.context_tokens = model.context_tokens
+
+    def stream(self, messages: Sequence[Message], *, max_tokens: int) -> Iterator[str]:
+        self._job.check()
+        pieces = self._model.stream(messages, max_tokens=max_tokens)
+        try:
+            for piece in pieces:
+                self._job.check()
+                yield piece
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+
+    def count_tokens(self, text: str) -> int:
+        return self._model.count_tokens(text)

@@ -167,7 +167,7 @@ def history_of(messages: list[Any]) -> list[Exchange]:
 
 def _text_of(content: Any) -> str | None:
     if isinstance(content, str):
-        return content if content.strip() else None
+        return content  # an empty question is the facade's to refuse, as at every door
     if isinstance(content, list):  # content parts: the text ones
         texts = [
             part.get("text", "")

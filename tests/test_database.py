@@ -620,8 +620,11 @@ def test_real_models_tell_hr_a_salary_from_its_row_and_staff_nothing(
         assert (hana.evidence[0].n, hana.evidence[0].sentence) == (1, "Dev Okafor, salary_eur: 87250")
         assert hana.text.strip()
         pat = Reads(memex).ask("What is Dev Okafor's salary?", principal=memex.policy.principal("pat"))
-        assert [c.source for c in pat.citations][:1] == ["db:kestrel/employees/3"]
-        assert all("#" not in c.source for c in pat.citations)
+        # pat is given the row she may read (the model may cite it or decline), never the column.
+        assert [h.source_id for h in pat.hits][:1] == ["db:kestrel/employees/3"]
+        assert all("#" not in h.source_id for h in pat.hits) and all(
+            "#" not in c.source for c in pat.citations
+        )
         assert "87250" not in json.dumps(pat.to_json()) and "87,250" not in pat.text
     finally:
         memex.close()

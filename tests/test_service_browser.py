@@ -69,6 +69,34 @@ UNNAMED_CONTROLS = """() => [...document.querySelectorAll("button, input, textar
     return name === "";
   })
   .map((e) => e.outerHTML.slice(0, 80))"""
+# Visible text whose contrast with its background is below WCAG AA (4.5:1, 3:1 for large text).
+LOW_CONTRAST = """() => {
+  const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = (c) => {
+    const [r, g, b] = c.map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const background = (e) => {
+    for (; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const e of document.querySelectorAll("body *")) {
+    if (e.offsetParent === null) continue;
+    if (![...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const style = getComputedStyle(e);
+    const [a, b] = [lum(rgb(style.color).slice(0, 3)), lum(background(e))].sort((x, y) => y - x);
+    const ratio = (a + 0.05) / (b + 0.05);
+    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
+    if (ratio < (size >= 24 || (size >= 18.66 && bold) ? 3 : 4.5)) {
+      low.push(`${e.tagName}.${e.className} ${ratio.toFixed(2)}: ${e.textContent.trim().slice(0, 40)}`);
+    }
+  }
+  return low;
+}"""
 FOCUS = """() => {
   const e = document.activeElement;
   const style = getComputedStyle(e);
@@ -327,6 +355,7 @@ def test_a_conversation_with_the_mouse_on_a_desktop(browser, served, tmp_path, c
     assert again[0]["sources"] == first["sources"] and again[0]["evidence"] == first["evidence"]
 
     page.once("dialog", lambda dialog: dialog.accept("Vacation days"))
+    assert page.evaluate(LOW_CONTRAST) == []  # every text on the page, notes and hints included
     page.click("#rename-conversation")
     page.wait_for_function(
         "() => document.getElementById('conversation-title').textContent === 'Vacation days'"

@@ -35,7 +35,7 @@ _STOPWORDS = frozenset(
     he him his she her hers us ours mine yours
     else more please tell give show list same one ones other first second last previous before after
     again time times just only really still yes no ok okay thanks thank decide decided happen
-    happened say said know think get got make made go went need want use used find""".split()
+    happened say said know think get got make made go went need want use used find much many""".split()
 )
 _PRONOUNS = re.compile(
     r"\b(it|its|they|them|their|theirs|that|this|those|these|he|him|his|she|her|hers|there|"
@@ -159,8 +159,8 @@ def _checked(reply: str, question: str, turns: Sequence[Exchange]) -> str | None
         return None
     text = re.sub(r"^(standalone question|question|rewritten question)\s*:\s*", "", lines[0], flags=re.I)
     text = text.strip().strip('"').strip()
-    if not text or len(text) > MAX_STANDALONE_CHARS or len(content_words(text)) < 2:
-        return None
+    if not text.endswith("?") or len(text) > MAX_STANDALONE_CHARS or len(content_words(text)) < 2:
+        return None  # not a question (a small model answers instead of rewriting)
     known = {w.lower() for w in _WORD.findall(question)}
     for turn in turns:
         known |= {w.lower() for w in _WORD.findall(f"{turn.question} {turn.standalone} {turn.answer}")}
@@ -168,8 +168,11 @@ def _checked(reply: str, question: str, turns: Sequence[Exchange]) -> str | None
     if len(new) > 1:
         return None
     own = {w.lower() for w in content_words(question)}
-    if own and not own & {w.lower() for w in content_words(text)}:
+    words = {w.lower() for w in content_words(text)}
+    if own and not own & words:
         return None  # it answers another question
+    if words <= own:
+        return None  # it took nothing from the conversation: the rule does better
     return text
 
 

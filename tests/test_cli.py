@@ -297,6 +297,15 @@ def test_help_lists_commands_in_the_order_of_use_without_type_placeholders():
     top = runner.invoke(app, ["--help"], env={"COLUMNS": "120"}).stdout
     listed = re.findall(r"^│ ([a-z]+) ", top, flags=re.M)
     assert listed[:7] == ["init", "ingest", "ask", "chat", "search", "show", "status"], listed
-    for command in ([], ["ingest"], ["ask"], ["chat"], ["search"], ["conversations"], ["models"], ["daemon", "start"]):
+    for command in (
+        [],
+        ["ingest"],
+        ["ask"],
+        ["chat"],
+        ["search"],
+        ["conversations"],
+        ["models"],
+        ["daemon", "start"],
+    ):
         shown = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "120"}).stdout
         assert not re.search(r"<\w[\w\[\], |]*>", shown), (command, shown)

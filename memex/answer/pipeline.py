@@ -283,7 +283,9 @@ def generate(
         return f"{NOT_SUPPORTED} {quoted}" if unsupported else quoted
 
     checker = Checker(
-        Known.of([source_text(h) for h in used], question),
+        # The prompt's own source tags (their random boundary, each citation's place) count as
+        # given: a model that repeats a tag has not made up its numbers.
+        Known.of([source_text(h) for h in used] + _tag_lines(prepared.messages), question),
         sources=len(used),
         fallback=quote_sources,
         abstain_text=NO_ANSWER,
@@ -354,3 +356,12 @@ def answer_question(
         prompt_key=prompt_key,
     )
     return generate(prepared, model=model, max_tokens=max_tokens, on_token=on_token)
+
+
+def _tag_lines(messages: Sequence[Message]) -> list[str]:
+    return [
+        line
+        for message in messages
+        for line in message["content"].splitlines()
+        if line.startswith(("<source ", "</source "))
+    ]

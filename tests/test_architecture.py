@@ -114,7 +114,7 @@ def test_no_door_reaches_the_index_or_the_stores():
     """The CLI, the daemon and the service read through the facade (memex.api.reads) only."""
     stores = {"memex.index", "memex.store.ledger", "memex.store.audit", "memex.store.labelling"}
     stores |= {n for n in MODULE_NAMES if n.startswith("memex.index.")}
-    readers = {"retrieve", "answer_question", "prepare", "generate"}
+    readers = {"retrieve", "prepare", "generate"}
     for name, tree in modules().items():
         if not name.startswith(DOORS):
             continue

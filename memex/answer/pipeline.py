@@ -42,7 +42,6 @@ __all__ = [
     "Citation",
     "Evidence",
     "Prepared",
-    "answer_question",
     "best_sentences",
     "generate",
     "prepare",
@@ -327,35 +326,6 @@ def generate(
     answer.raw_text = clean_answer("".join(pieces), allowed_urls=allowed_urls).strip()
     answer.grounding = checker.result
     return answer
-
-
-def answer_question(
-    question: str,
-    *,
-    principal: Principal,
-    index: Index,
-    model: LanguageModel,
-    k: int = 5,
-    narrowing: Narrowing = NO_NARROWING,
-    dates: DateRange | None = None,
-    max_tokens: int = 256,
-    on_token: Callable[[str], None] | None = None,
-    prompt_key: bytes | None = None,
-) -> Answer:
-    """prepare, then generate, in one thread (evaluation and tests; the doors go through
-    memex.api.reads, which prepares under its lock and generates in the worker)."""
-    prepared = prepare(
-        question,
-        principal=principal,
-        index=index,
-        model=model,
-        k=k,
-        narrowing=narrowing,
-        dates=dates,
-        max_tokens=max_tokens,
-        prompt_key=prompt_key,
-    )
-    return generate(prepared, model=model, max_tokens=max_tokens, on_token=on_token)
 
 
 def _tag_lines(messages: Sequence[Message]) -> list[str]:

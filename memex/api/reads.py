@@ -149,20 +149,7 @@ class Reads:
         return self.worker.submit(run, owner=principal.name)
 
     def ask(
-        self,
-        question: str,
-        *,
-        principal: Principal,
-        actor: str | None = None,
-        channel: str = "cli",
-        k: int | None = None,
-        dates: Dates = True,
-        narrowing: Narrowing = NO_NARROWING,
-        on_token: Callable[[str], None] | None = None,
-        on_note: Note | None = None,
-        conversation: str | None = None,
-        history: Sequence[Exchange] = (),
-        client_keeps_history: bool = False,
+        self, question: str, *, principal: Principal, on_note: Note | None = None, **options: Any
     ) -> Answer:
         """The answer to `question` from what `principal` may read, in this thread, one at a time
         per model (a Ctrl-C stops the model at once). `on_token` gets the answer as it is written
@@ -174,20 +161,7 @@ class Reads:
         door's; `client_keeps_history` remembers each answer's sources so that an answer sent back
         is used only while the asker may still read them); the answer becomes the conversation's
         next turn."""
-        run = self._ask_job(
-            question,
-            principal=principal,
-            actor=actor,
-            channel=channel,
-            k=k,
-            dates=dates,
-            narrowing=narrowing,
-            on_token=on_token,
-            on_note=on_note,
-            conversation=conversation,
-            history=history,
-            client_keeps_history=client_keeps_history,
-        )
+        run = self._ask_job(question, principal=principal, on_note=on_note, **options)
         with self._model_lock:
             if self._model is None:
                 self._model = self._model_factory()
@@ -213,7 +187,7 @@ class Reads:
         client_keeps_history: bool = False,
     ) -> Callable[[LanguageModel, Job], Answer]:
         """Check the question now (a bad one fails before it waits for the model) and return what
-        answers it with a model."""
+        answers it with a model. The options of `ask` and `submit_ask`."""
         question = text_param(question, "question")
         k = k_param(self.memex.settings.k if k is None else k)
         date_range = self._dates(question, dates, on_note)

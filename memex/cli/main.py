@@ -108,12 +108,7 @@ def ingest(
             report = memex.ingest(paths, progress=progress, retry_failed=retry_failed, options=options)
     except MemexError as exc:
         _fail(exc, as_json)
-    if as_json:
-        _emit(report.to_json())
-    else:
-        _print_report(report)
-    if not report.ok:
-        raise typer.Exit(2)
+    _finish_report(report, as_json)
 
 
 def _options(pairs: list[str]) -> dict[str, str]:
@@ -124,6 +119,16 @@ def _options(pairs: list[str]) -> dict[str, str]:
             raise MemexError(f"--option wants KEY=VALUE, got {pair!r}")
         options[key.strip()] = value
     return options
+
+
+def _finish_report(report, as_json: bool) -> None:
+    """An ingest's or a rebuild's report, and exit code 2 if some sources could not be read."""
+    if as_json:
+        _emit(report.to_json())
+    else:
+        _print_report(report)
+    if not report.ok:
+        raise typer.Exit(2)
 
 
 def _print_report(report) -> None:
@@ -359,12 +364,7 @@ def reindex(as_json: bool = JSON) -> None:
             report = memex.rebuild(progress=progress)
     except MemexError as exc:
         _fail(exc, as_json)
-    if as_json:
-        _emit(report.to_json())
-    else:
-        _print_report(report)
-    if not report.ok:
-        raise typer.Exit(2)
+    _finish_report(report, as_json)
 
 
 @app.command()

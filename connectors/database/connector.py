@@ -13,14 +13,23 @@ document of its own, `db:<database>/<table>/<key>#<column>`, with the attribute 
 policy to label. Everything the declaration names is checked against the database before the first
 row is read, so a bad declaration fails whole, with nothing half-written.
 
+Which tables are read (connectors.database.selection): by default every table a declaration
+covers except link tables (only keys) and tables of more than 5,000 rows; `-o tables=A,B`,
+`-o tables=+A`, `-o tables=*` and `-o max_rows=N` choose otherwise. Before the first row is read,
+one line per database says what will be read and skipped and how to choose: logged at INFO on the
+logger "memex.connectors.database", with the Plan itself as the record's `plan` attribute.
+`plan(target, **options)` gives the same Plans without reading a row.
+
 SQLite files found in a folder walk are claimed by magic number and suffix; connectors for
 particular SQLite files (browser history, notes apps) register before this one and win.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from connectors.database.connection import (
@@ -31,11 +40,15 @@ from connectors.database.connection import (
     sqlite_url,
 )
 from connectors.database.declaration import Declaration, default_declaration, is_declaration, load_declaration
+from connectors.database.links import fold
 from connectors.database.reader import TableReader
-from connectors.database.schema import TablePlan, plan_tables
+from connectors.database.schema import Schema, TablePlan, check_declaration, plan_table
+from connectors.database.selection import Plan, Selection, choose
 from memex.connector import Connector
 from memex.documents import SourceDocument
 from memex.errors import ParseError
+
+log = logging.getLogger("memex.connectors.database")
 
 
 class DatabaseConnector(Connector):
@@ -54,9 +67,42 @@ class DatabaseConnector(Connector):
         return bool(_declarations_in(path))
 
     def load(self) -> Iterator[SourceDocument]:
+        with self._planned() as planned:
+            # Every declaration is checked against its database: only now is anything said or read.
+            for _, _, plan, _ in planned:
+                log.info("%s", plan.line(), extra={"plan": plan})
+            for database, declaration, _, tables in planned:
+                digest = declaration.digest()
+                for table in tables:
+                    reader = TableReader(
+                        database,
+                        table,
+                        schema=declaration.schema,
+                        digest=digest,
+                        batch_rows=declaration.batch_rows,
+                    )
+                    yield from reader.documents()
+
+    def plans(self) -> list[Plan]:
+        """What `load` would read and skip, database by database, without reading a row."""
+        with self._planned() as planned:
+            return [plan for _, _, plan, _ in planned]
+
+    def count(self) -> int | None:
+        """The rows that will be read (about the documents: rows, and restricted values of their
+        own), for progress; None where the databases cannot be planned (load says why)."""
+        try:
+            return sum(plan.rows for plan in self.plans())
+        except (ParseError, OSError, ValueError):
+            return None
+
+    @contextmanager
+    def _planned(self) -> Iterator[list[tuple[Database, Declaration, Plan, list[TablePlan]]]]:
+        """Each database opened and planned (nothing read yet), closed on the way out."""
+        selection = Selection.from_options(self.options)
         databases: list[Database] = []
         try:
-            planned: list[tuple[Database, Declaration, list[TablePlan]]] = []
+            planned = []
             for declaration, base in self.declarations():
                 database = open_database(
                     declaration.url,
@@ -66,19 +112,14 @@ class DatabaseConnector(Connector):
                     origin=declaration.origin,
                 )
                 databases.append(database)
-                planned.append((database, declaration, plan_tables(database, declaration)))
-            # Every declaration is checked against its database: only now is anything read.
-            for database, declaration, plans in planned:
-                digest = declaration.digest()
-                for plan in plans:
-                    reader = TableReader(
-                        database,
-                        plan,
-                        schema=declaration.schema,
-                        digest=digest,
-                        batch_rows=declaration.batch_rows,
-                    )
-                    yield from reader.documents()
+                schema = Schema(database, declaration.schema)
+                check_declaration(schema, declaration)
+                shown = database.path.name if database.path is not None else database.display
+                plan, specs = choose(schema, declaration, selection, name=shown)
+                tables = [plan_table(schema, declaration, spec) for spec in specs]
+                plan, tables = fold(schema, declaration, plan, specs, tables)
+                planned.append((database, declaration, plan, tables))
+            yield planned
         finally:
             for database in databases:
                 database.close()

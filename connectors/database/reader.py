@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from connectors.database.connection import Database
+from connectors.database.links import LinkLookup
 from connectors.database.render import (
     BINARY,
     column_elements,
@@ -45,8 +46,10 @@ class TableReader:
         self.digest = digest
         self.batch_rows = batch_rows
         self.names = {f.column: _NameCache(database, f, schema) for f in plan.follows}
+        self.links = [LinkLookup(database, link, schema) for link in plan.links]
         self._hashed_ids: set[str] = set()  # only for tables without a key
-        self._shape = hashlib.sha256(repr((digest, plan)).encode()).hexdigest()[:16]
+        shape = (digest, plan, plan.links) if plan.links else (digest, plan)
+        self._shape = hashlib.sha256(repr(shape).encode()).hexdigest()[:16]
         self._prefix = f"db:{database.name}/{_quote(plan.table)}/"
         self._field_columns = plan.field_columns()
 
@@ -66,8 +69,17 @@ class TableReader:
                 for rows in result.partitions():
                     batch = [dict(zip(plan.select, row, strict=True)) for row in rows]
                     names = {column: cache.lookup(batch, lookups) for column, cache in self.names.items()}
+                    linked = [
+                        (found.link, found.lookup((raw[found.link.ref] for raw in batch), lookups))
+                        for found in self.links
+                    ]
                     for raw in batch:
-                        yield from self._documents(raw, names)
+                        lines = tuple(
+                            f"{link.heading}: {names_of[raw[link.ref]]}"
+                            for link, names_of in linked
+                            if raw[link.ref] in names_of
+                        )
+                        yield from self._documents(raw, names, lines)
         except ParseError:
             raise
         except Exception as exc:  # the driver's errors: a dropped connection, a failing query
@@ -87,7 +99,7 @@ class TableReader:
         return statement.order_by(*(source.c[name] for name in plan.key)) if plan.key else statement
 
     def _documents(
-        self, raw: dict[str, Any], names: Mapping[str, Mapping[Any, str]]
+        self, raw: dict[str, Any], names: Mapping[str, Mapping[Any, str]], linked: tuple[str, ...] = ()
     ) -> Iterator[SourceDocument]:
         plan, database = self.plan, self.database
         values: dict[str, str | None] = {}
@@ -127,17 +139,21 @@ class TableReader:
         if skipped:
             metadata["not_indexed"] = sorted(skipped)
         shown = {c: values[c] for c in plan.select if c not in plan.separate}
+        # A row's links are in the fingerprint only where it has some, so rows without keep theirs.
+        more = (linked,) if linked else ()
         if plan.updated_at:
-            fingerprint = self._fingerprint("u", values.get(plan.updated_at), sorted(row_names.items()))
+            fingerprint = self._fingerprint(
+                "u", values.get(plan.updated_at), sorted(row_names.items()), *more
+            )
         else:
-            fingerprint = self._fingerprint("h", sorted(shown.items()), sorted(row_names.items()))
+            fingerprint = self._fingerprint("h", sorted(shown.items()), sorted(row_names.items()), *more)
         yield SourceDocument(
             source_id=base_id,
             uri=base_id,
             title=title,
             connector=CONNECTOR,
             attributes={**attributes, "kind": "row"},
-            parse=(parse := partial(row_elements, plan, shown, row_names, key_label)),
+            parse=(parse := partial(row_elements, plan, shown, row_names, key_label, linked)),
             read_bytes=partial(_content, title, parse),
             fingerprint=fingerprint,
             metadata=metadata,

@@ -68,10 +68,15 @@ def row_title(
 
 
 def row_elements(
-    plan: TablePlan, values: Mapping[str, str | None], names: Mapping[str, str], key_label: str
+    plan: TablePlan,
+    values: Mapping[str, str | None],
+    names: Mapping[str, str],
+    key_label: str,
+    linked: tuple[str, ...] = (),
 ) -> list[Element]:
     """The ordinary document of a row. `values` holds only columns that may be shown; `names`
-    the labels of followed foreign keys, by column."""
+    the labels of followed foreign keys, by column; `linked` the lines of folded link tables
+    ("Playlist via PlaylistTrack: Grunge, Music")."""
     where = f"table {plan.table}, {key_label}" if plan.key else f"table {plan.table}"
     lines = [Element(f"{plan.meaning} ({where})")]
     follows = {f.column: f for f in plan.follows}
@@ -88,6 +93,7 @@ def row_elements(
                 lines.append(Element(f"{column}: {name} ({follow.ref_column} {value})"))
         else:
             lines.append(Element(f"{column}: {value}"))
+    lines.extend(Element(line) for line in linked)
     return lines
 
 

@@ -6,7 +6,7 @@ single row is read."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.database.connection import Database
@@ -60,6 +60,23 @@ class Follow:
 
 
 @dataclass(frozen=True)
+class Link:
+    """A link table seen from one of the tables it links (PlaylistTrack from Track)."""
+
+    table: str  # the link table: PlaylistTrack
+    own: str  # its column that points at this table's rows: TrackId
+    ref: str  # the column of this table it points at: TrackId
+    other: str  # its column that points at the linked rows: PlaylistId
+    other_table: str  # Playlist
+    other_ref: str  # PlaylistId
+    labels: tuple[str, ...]  # what names a linked row: (Name,)
+
+    @property
+    def heading(self) -> str:
+        return f"{self.other_table} via {self.table}"
+
+
+@dataclass(frozen=True)
 class TablePlan:
     table: str
     meaning: str
@@ -73,6 +90,9 @@ class TablePlan:
     follows: tuple[Follow, ...]
     skipped_binary: tuple[str, ...]
     excluded: tuple[str, ...]
+    # Link tables folded into this table's rows (connectors.database.links); kept out of repr so
+    # that a table without any keeps the shape (and the fingerprints) it had before links.
+    links: tuple[Link, ...] = field(default=(), repr=False)
 
     def field_columns(self) -> tuple[str, ...]:
         """Columns whose values become `field.NAME` attributes (never a restricted one)."""
@@ -147,37 +167,24 @@ class Schema:
         return tuple(Column(n) for n in names)
 
 
-def plan_tables(database: Database, declaration: Declaration) -> list[TablePlan]:
-    """A plan for every table to read. Raises ParseError for anything the declaration names that the
-    database lacks, before any row is read."""
-    schema = Schema(database, declaration.schema)
-    origin = declaration.origin
+def check_declaration(schema: Schema, declaration: Declaration) -> None:
+    """Raises ParseError for a table the declaration names that the database lacks, before any
+    row is read."""
+    origin, database = declaration.origin, schema.database
     for name in sorted(declaration.skipped):
         if not schema.has(name):
             raise ParseError(f"{origin}: tables.{name}: {database.display} has no table {name}")
-    specs: list[TableSpec] = []
     for spec in declaration.tables:
         if spec.query is None and not schema.has(spec.name):
             raise ParseError(
                 f"{origin}: tables.{spec.name}: {database.display} has no table {spec.name} "
                 f"(tables: {', '.join(schema.table_names) or 'none'})"
             )
-        specs.append(spec)
-    if declaration.every_table is not None:
-        declared = {s.name for s in specs} | declaration.skipped
-        for name in schema.table_names:
-            if name not in declared:
-                specs.append(
-                    TableSpec(
-                        name,
-                        follow=declaration.every_table.follow,
-                        restricted=declaration.every_table.restricted,
-                    )
-                )
-    return [_plan(schema, declaration, spec) for spec in specs]
 
 
-def _plan(schema: Schema, declaration: Declaration, spec: TableSpec) -> TablePlan:
+def plan_table(schema: Schema, declaration: Declaration, spec: TableSpec) -> TablePlan:
+    """How one table is read. Raises ParseError for anything the declaration says of it that the
+    database contradicts."""
     where = f"{declaration.origin}: tables.{spec.name}"
     if spec.query is not None:
         columns = schema.query_columns(spec.name, spec.query)
@@ -284,14 +291,14 @@ def _follows(
             raise ParseError(
                 f"{where}.follow: {column} points at {fk.table}.{ref_column or '?'}, which does not exist"
             )
-        labels = _label_columns_of(declaration, referenced, ref_column)
+        labels = label_columns_of(declaration, referenced, ref_column)
         if not labels:
             continue  # nothing names the referenced rows: show the id alone
         out.append(Follow(column, fk.table, ref_column, labels, shown_as(column, names), fk.schema))
     return tuple(sorted(out, key=lambda f: names.index(f.column)))  # in the table's column order
 
 
-def _label_columns_of(declaration: Declaration, table: TableInfo, ref_column: str) -> tuple[str, ...]:
+def label_columns_of(declaration: Declaration, table: TableInfo, ref_column: str) -> tuple[str, ...]:
     """What names a row of a referenced table: its declared title, else name/title columns; never a
     restricted or binary column."""
     spec = declaration.spec(table.name) or TableSpec(

@@ -56,6 +56,22 @@ class FilesConnector(Connector):
                 seen.add(doc.source_id)
                 yield doc
 
+    def count(self) -> int | None:
+        """The files to read (one walk of names, no file opened): a file another connector reads
+        as many documents (an mbox) counts once, so this is where the total starts."""
+        root = Path(self.target).expanduser().resolve()
+        if root.is_file():
+            return 1
+        handlers = [c for c in self.others if c is not FilesConnector]
+        scope = Scope.of(root, self.options)
+        total = 0
+        for kind, path in walk(root, handlers, ignore_patterns(self.options), scope=scope):
+            if kind == "folder":
+                total += sum(len(files) for _, _, files in os.walk(path))
+            else:
+                total += 1
+        return total
+
     def _documents(self) -> Iterator[SourceDocument]:
         root = Path(self.target).expanduser().resolve()
         handlers = [c for c in self.others if c is not FilesConnector]

@@ -108,6 +108,11 @@ class Settings:
     watch_poll_seconds: float = 5.0  # scan interval where events are not available (NFS, SMB)
     watch_polling: bool = False  # scan instead of inotify everywhere
     socket_mode: int = 0o600  # the daemon's socket; 0o660 lets the file's group use it too
+    # Commands hand their work to a background memex (started by the first command that needs
+    # it, stopped after daemon_idle_minutes without a request) so that they answer at once and
+    # reads go on during an ingest. false (or --no-daemon): each command opens the store itself.
+    daemon: bool = True
+    daemon_idle_minutes: float = 30.0
     follow_links: bool = False  # read symlinks whose targets lie outside the ingested folder
 
 

@@ -67,6 +67,11 @@ class Connector:
             return cls.claims_folder(path)
         return False
 
+    def count(self) -> int | None:
+        """About how many documents `load` will yield, if that is cheap to know (for progress
+        with a total and the time left); None if not."""
+        return None
+
     def load(self) -> Iterator[SourceDocument]:  # pragma: no cover - abstract
         """Every document of the target. Ingest removes, after a complete load, the documents
         it had from this target that were not yielded again."""

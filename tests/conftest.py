@@ -17,6 +17,10 @@ POLICIES = ROOT / "policies"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ["MEMEX_PLUGINS"] = ""  # built-in connectors only, whatever else is installed
+# Commands open the store themselves, as with --no-daemon, unless a test starts memex in the
+# background itself (tests/test_background.py, the README and newcomer tests): a daemon per test
+# home would outlive its test.
+os.environ["MEMEX_NO_DAEMON"] = "1"
 
 # Property tests draw the same examples on every run, so a suite that passed here passes in CI;
 # HYPOTHESIS_PROFILE=explore draws new ones (run it when changing memex/answer/output_rules.py).

@@ -100,14 +100,12 @@ def test_a_second_daemon_and_other_writers_are_refused_clearly(daemon, paths, tm
     )
     assert run.returncode == 3
     assert f"a memex daemon (pid {pid}) already runs for {paths.root}; only one may" in run.stderr
-    watch = memex_cli("watch")
-    assert watch.returncode == 3
-    assert f"a memex daemon (pid {pid}) already watches {paths.root}; only one may run" in watch.stderr
-    other = tmp_path / "other"
-    other.mkdir()
-    ingest = memex_cli("--policy", str(COMPANY), "ingest", str(other))
-    assert ingest.returncode == 3
-    assert f"is in use by process {pid} (memex daemon)" in ingest.stderr
+    watch = memex_cli("watch")  # the remembered folders are handed to it, not a second watcher
+    assert watch.returncode == 0, watch.stderr
+    assert f"memex in the background (pid {pid}) watches {root}" in watch.stdout
+    forget = memex_cli("--policy", str(COMPANY), "forget", str(root))  # a writer that is not handed over
+    assert forget.returncode == 3
+    assert f"is in use by process {pid} (memex daemon)" in forget.stderr
     assert _status(paths)["pid"] == pid  # still the one daemon
 
 

@@ -20,7 +20,7 @@ from memex.errors import MemexError
 from memex.index import Index
 from memex.ingest.pipeline import Ingestor
 from memex.ingest.plugins import parser_modules
-from memex.ingest.report import IngestReport, Progress
+from memex.ingest.report import IngestReport, Progress, StopSignal
 from memex.ingest.sandbox import Limits, ParserPool, set_limits, set_preload
 from memex.models import catalogue as models
 from memex.models.embeddings import Embedder, SentenceTransformerEmbedder
@@ -265,12 +265,16 @@ class Memex:
         progress: Progress | None = None,
         retry_failed: bool = False,
         options: dict[str, Any] | None = None,
+        stop: StopSignal | None = None,
     ) -> IngestReport:
         """The `ignore` patterns of config.toml reach the files connector's walk as its option.
-        A policy whose source rules changed is applied to every stored source first."""
+        A policy whose source rules changed is applied to every stored source first. `stop`:
+        see Ingestor.ingest."""
         options = {**self.ignore_option(), **(options or {})}
         self.keep_labels_current()
-        return self.ingestor().ingest(targets, progress=progress, retry_failed=retry_failed, options=options)
+        return self.ingestor().ingest(
+            targets, progress=progress, retry_failed=retry_failed, options=options, stop=stop
+        )
 
     def labels_stale(self) -> bool:
         """Whether the stored labels follow other source rules than the policy in force. Until

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-state: dict[str, Any] = {"policy": None}
+state: dict[str, Any] = {"policy": None, "no_daemon": False}
 
 
 def open_memex(**kwargs: Any):
@@ -23,7 +23,9 @@ def read(command: str, params: dict[str, Any], as_user: Optional[str], **hooks: 
     from memex.api.reads import Reads
     from memex.daemon import client
 
-    served, result = client.through_daemon(command, params, as_user=as_user, policy=state["policy"], **hooks)
+    served, result = client.through_daemon(
+        command, params, as_user=as_user, policy=state["policy"], start=not state["no_daemon"], **hooks
+    )
     if served:
         return result
     with open_memex(model_path=params.get("model")) as memex:

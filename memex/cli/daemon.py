@@ -60,10 +60,14 @@ def watch(
             _unwatch(paths, folders, as_json)
             return
         if daemon_process.running_pid(paths) is not None:
+            from memex import config
+
+            folders = folders or list(config.load_settings(paths).watched)
             if not folders:
-                raise daemon_process.DaemonRunning(
-                    f"a memex daemon (pid {daemon_process.running_pid(paths)}) already watches "
-                    f"{paths.root}; only one may run (`memex daemon status`, `memex daemon stop`)"
+                raise MemexError(
+                    f"memex runs in the background (pid {daemon_process.running_pid(paths)}) and no "
+                    f"folder is remembered to watch: name them (memex watch ~/Documents) and it "
+                    f"watches them from now on"
                 )
             _hand_over(paths, folders, as_json)
             return
@@ -97,7 +101,13 @@ def _hand_over(paths, folders: list[str], as_json: bool) -> None:
         _emit(result)
     else:
         for folder in result["folders"]:
-            typer.echo(f"The running memex daemon now watches {folder}.")
+            typer.echo(f"memex in the background (pid {_pid(paths)}) watches {folder}; it keeps it indexed.")
+
+
+def _pid(paths) -> int | None:
+    from memex.daemon import process as daemon_process
+
+    return daemon_process.running_pid(paths)
 
 
 def _unwatch(paths, folders: list[str], as_json: bool) -> None:
@@ -168,7 +178,7 @@ class _Printer:
         if service is None:
             return ""
         counts = service.counts
-        modes = sorted({w["mode"] for w in service._watched()})
+        modes = sorted({w["mode"] for w in service.watched()})
         state = service.busy or ("settling" if len(service.debouncer) else "idle")
         return (
             f"\r\033[Kwatching {len(service.roots)} folder(s) ({', '.join(modes)}) · {state} · "

@@ -47,10 +47,20 @@ def main(
         envvar="MEMEX_POLICY",
         help="Use this policy file instead of MEMEX_HOME/policy.yaml.",
     ),
+    no_daemon: bool = typer.Option(
+        False,
+        "--no-daemon",
+        envvar="MEMEX_NO_DAEMON",
+        help="Do not start memex in the background: this command opens the store itself (one that "
+        "runs already still answers).",
+    ),
 ) -> None:
     """memex keeps its index, ledger, policy and audit log in MEMEX_HOME (default: your user data
-    folder, e.g. ~/.local/share/memex)."""
+    folder, e.g. ~/.local/share/memex). The first command starts memex in the background, which
+    keeps the models loaded so that later commands answer at once; it stops after 30 minutes
+    unused (daemon_idle_minutes in config.toml; daemon = false or --no-daemon to do without)."""
     _state["policy"] = policy
+    _state["no_daemon"] = no_daemon
 
 
 @app.command()
@@ -100,12 +110,13 @@ def ingest(
 ) -> None:
     """Index files and folders. Unchanged files are skipped; files deleted from an ingested
     folder are removed. Exit code 2 if some files could not be indexed."""
-    from memex.ingest.progress import RichProgress
+    from memex.cli.ingesting import ingest_here, ingest_in_daemon
 
     try:
         options = _options(option)
-        with _open(writable=True) as memex, RichProgress(enabled=not as_json) as progress:
-            report = memex.ingest(paths, progress=progress, retry_failed=retry_failed, options=options)
+        report = ingest_in_daemon(paths, retry_failed=retry_failed, options=options, as_json=as_json)
+        if report is None:
+            report = ingest_here(paths, retry_failed=retry_failed, options=options, as_json=as_json)
     except MemexError as exc:
         _fail(exc, as_json)
     _finish_report(report, as_json)
@@ -127,6 +138,8 @@ def _finish_report(report, as_json: bool) -> None:
         _emit(report.to_json())
     else:
         _print_report(report)
+    if report.stopped:
+        raise typer.Exit(130)  # as a program stopped by Ctrl-C; what was read is kept
     if not report.ok:
         raise typer.Exit(2)
 
@@ -138,6 +151,12 @@ def _print_report(report) -> None:
         f"chunks: {report.chunks_added} added, {report.chunks_removed} removed "
         f"({report.seconds:.1f}s)."
     )
+    if report.stopped:
+        typer.secho(
+            f"Stopped at your request: the {len(report.indexed)} source(s) above are indexed and kept; "
+            f"nothing was removed. Run the same memex ingest again to read the rest.",
+            fg=typer.colors.YELLOW,
+        )
     if report.relabelled:
         typer.echo(f"Relabelled {report.relabelled} unchanged source(s) under the current policy.")
     for failure in report.failures:

@@ -107,9 +107,12 @@ def run(
     policy_path: Path | None = None,
     polling: bool | None = None,
     on_service=lambda service: None,
+    on_demand: bool = False,
 ) -> None:
     """Run the watcher in this process until SIGTERM or SIGINT. `emit` gets its events;
-    `on_service` the Watcher once it is built (for a live status line)."""
+    `on_service` the Watcher once it is built (for a live status line). `on_demand`: started
+    by a command that needed it; it may watch nothing and stops after `daemon_idle_minutes`
+    without a request while it watches nothing."""
     from memex.api.wiring import Memex
     from memex.daemon.watcher import Watcher
 
@@ -118,7 +121,7 @@ def run(
     try:
         config.initialise(paths)
         settings = config.load_settings(paths)
-        folders = _folders(paths, settings, folders)
+        folders = _folders(paths, settings, folders, required=not on_demand)
         embedder, model = _models(paths, settings)
         memex = Memex.open(
             home=paths.root,
@@ -130,7 +133,8 @@ def run(
         )
         memex.index  # noqa: B018  # takes the store lock now: a second writer is refused here
         reader = memex.reader()  # one policy in force, re-read when its file changes
-        service = Watcher(memex, reader, folders=folders, emit=emit)
+        idle = settings.daemon_idle_minutes * 60 if on_demand else None
+        service = Watcher(memex, reader, folders=folders, emit=emit, idle_exit_seconds=idle)
         reads = service.reads
         on_service(service)
         server = rpc.Server(paths.socket, service.handle, mode=settings.socket_mode)
@@ -149,7 +153,9 @@ def run(
         lock.release()
 
 
-def _folders(paths: config.Paths, settings: config.Settings, given: list[str]) -> list[str]:
+def _folders(
+    paths: config.Paths, settings: config.Settings, given: list[str], *, required: bool = True
+) -> list[str]:
     """The remembered folders and the given ones (remembered from now on)."""
     from memex.daemon.watcher import outermost
 
@@ -164,7 +170,7 @@ def _folders(paths: config.Paths, settings: config.Settings, given: list[str]) -
     folders = outermost([*settings.watched, *added])
     if list(settings.watched) != folders:
         config.save_watched(paths, folders)
-    if not folders:
+    if not folders and required:
         raise MemexError("no folders to watch: give some (memex watch ~/Documents); they are remembered")
     return folders
 
@@ -222,9 +228,15 @@ def _notify(message: str) -> None:
 
 
 def start(
-    paths: config.Paths, *, folders: list[str], policy_path: Path | None = None, polling: bool = False
+    paths: config.Paths,
+    *,
+    folders: list[str],
+    policy_path: Path | None = None,
+    polling: bool = False,
+    on_demand: bool = False,
 ) -> int:
-    """Start the daemon as a background process; returns its pid once it answers on its socket."""
+    """Start the daemon as a background process; returns its pid once it answers on its socket.
+    `on_demand`: for a command that needs it (it stops again when idle, see `run`)."""
     pid = running_pid(paths)
     if pid is not None:
         raise DaemonRunning(f"a memex daemon (pid {pid}) already runs for {paths.root}")
@@ -232,6 +244,7 @@ def start(
     if paths.daemon_log.exists() and paths.daemon_log.stat().st_size > LOG_ROTATE_BYTES:
         os.replace(paths.daemon_log, paths.daemon_log.with_name(paths.daemon_log.name + ".1"))
     command = [sys.executable, "-m", "memex.daemon.process", *(["--poll"] if polling else [])]
+    command += ["--on-demand"] if on_demand else []
     command += [os.path.abspath(os.path.expanduser(f)) for f in folders]
     env = {**os.environ, "MEMEX_HOME": str(paths.root)}
     if policy_path is not None:
@@ -370,6 +383,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="memex-daemon", description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="*")
     parser.add_argument("--poll", action="store_true", help="scan instead of using inotify events")
+    parser.add_argument(
+        "--on-demand", action="store_true", help="started by a command: stop when idle, watch nothing needed"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     sys.argv = ["memex", "daemon"]  # what the store lock tells a second writer about us
@@ -388,6 +404,7 @@ def main(argv: list[str] | None = None) -> None:
             emit=emit,
             policy_path=Path(policy) if policy else None,
             polling=args.poll or None,
+            on_demand=args.on_demand,
         )
     except MemexError as exc:
         log.error("%s", exc)

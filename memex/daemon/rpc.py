@@ -190,6 +190,11 @@ def connect(path: Path, *, timeout: float | None = 5.0) -> socket.socket | None:
     return sock
 
 
+def request_line(command: str, params: dict[str, Any] | None = None, *, as_user: str | None = None) -> bytes:
+    request = {"protocol": PROTOCOL, "command": command, "params": params or {}, "as_user": as_user}
+    return (json.dumps(request) + "\n").encode()
+
+
 def call(
     path: Path,
     command: str,
@@ -204,9 +209,8 @@ def call(
     sock = sock or connect(path)
     if sock is None:
         return None
-    request = {"protocol": PROTOCOL, "command": command, "params": params or {}, "as_user": as_user}
     with sock, sock.makefile("rb") as replies:
-        sock.sendall((json.dumps(request) + "\n").encode())
+        sock.sendall(request_line(command, params, as_user=as_user))
         for line in replies:
             frame = json.loads(line)
             if "result" in frame or "error" in frame:

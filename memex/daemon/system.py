@@ -1,5 +1,5 @@
 """What the watcher asks the system: which file system a folder is on, how many inotify watches
-this process holds and may hold, how many folders a tree has."""
+this process holds and may hold, how many folders a tree has, how much memory a process holds."""
 
 from __future__ import annotations
 
@@ -56,3 +56,14 @@ def read_int(path: str) -> int | None:
         return int(Path(path).read_text().strip())
     except (OSError, ValueError):
         return None
+
+
+def rss_mb(pid: int | str = "self") -> float | None:
+    """Resident memory of a process, in MB (Linux)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError):
+        return None
+    return None

@@ -28,9 +28,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from memex.api import commands
 from memex.api.reads import Reads
+from memex.daemon.jobs import EitherSet, IngestJob, JobQueue
 from memex.daemon.rpc import Peer, Send, error_frame
+from memex.daemon.system import rss_mb
 from memex.daemon.watch import Debouncer, Ignore, Observers, coalesce, target_for
 from memex.errors import MemexError
 from memex.ingest.report import IngestReport
@@ -42,12 +43,18 @@ MISSING_RECHECK_SECONDS = 5.0
 ERROR_RETRY_SECONDS = 30.0
 
 
-class Stopping(Exception):
-    """Raised inside a long ingest when the daemon is asked to stop: it stops between files."""
-
-
 class Watcher:
-    def __init__(self, memex, reader, *, folders: list[str], emit: Emit = lambda event: None) -> None:
+    def __init__(
+        self,
+        memex,
+        reader,
+        *,
+        folders: list[str],
+        emit: Emit = lambda event: None,
+        idle_exit_seconds: float | None = None,
+    ) -> None:
+        """`idle_exit_seconds`: a daemon started on demand (by the first command that needed
+        it) stops after this long without a request, unless it watches folders."""
         settings = memex.settings
         self.memex = memex  # writable: owns the store
         self.reader = reader  # the same store through other connections, for reads
@@ -77,7 +84,11 @@ class Watcher:
         self.counts = {"batches": 0, "reconciles": 0, "indexed": 0, "removed": 0, "failed": 0, "errors": 0}
         self.last: dict[str, Any] | None = None
         self._known_failures: set[tuple[str, str]] = set()
-        self._owner_uid = os.getuid()
+        self.owner_uid = os.getuid()
+        self.jobs = JobQueue(self.wake)
+        self.idle_exit_seconds = idle_exit_seconds
+        self.last_used = time.monotonic()
+        self.in_use = 0  # requests being answered
 
     # -- control -------------------------------------------------------------------------------
     def request_reconcile(self, root: str | None = None, *, after: float = 0.0) -> None:
@@ -120,7 +131,7 @@ class Watcher:
     def run(self) -> None:
         for root in self.roots:
             self._start(root)
-        self._emit("started", pid=os.getpid(), home=str(self.memex.paths.root), watched=self._watched())
+        self._emit("started", pid=os.getpid(), home=str(self.memex.paths.root), watched=self.watched())
         self.request_reconcile()
         next_period = time.monotonic() + self.period
         next_missing = time.monotonic() + MISSING_RECHECK_SECONDS
@@ -135,13 +146,20 @@ class Watcher:
                     next_missing = now + MISSING_RECHECK_SECONDS
                 self._keep_labels_current()
                 self._reconcile_due()
+                while not self.stopping.is_set() and self.jobs.run_next(self._run_job):
+                    self.last_used = time.monotonic()
                 if self.stopping.is_set():
+                    break
+                if self._idle_for_too_long():
+                    log.info("no request for %.0f s and no folder watched: stopping", self.idle_exit_seconds)
                     break
                 ready = self.debouncer.ready()
                 if ready:
                     self._process(ready)
                     continue
                 waits = [next_period - now, next_missing - now, self._next_due() - now]
+                if self.idle_exit_seconds is not None:
+                    waits.append(max(1.0, self.last_used + self.idle_exit_seconds - now))
                 pending = self.debouncer.due()
                 if pending is not None:
                     waits.append(pending)
@@ -150,11 +168,37 @@ class Watcher:
                 self.wake.wait(max(0.01, min(waits)))
                 self.wake.clear()
                 self.idle.clear()
-        except Stopping:
-            pass
         finally:
+            self.jobs.abandon()
             self.observers.close()
             self._emit("stopped")
+
+    def _idle_for_too_long(self) -> bool:
+        return (
+            self.idle_exit_seconds is not None
+            and not self.roots
+            and not self.in_use
+            and not len(self.jobs)
+            and time.monotonic() - self.last_used > self.idle_exit_seconds
+        )
+
+    def _run_job(self, job: IngestJob) -> IngestReport:
+        """An ingest handed over by `memex ingest`, in this loop (the one writer)."""
+        self.busy = f"ingest {', '.join(job.targets)}"[:200]
+        try:
+            report = self.memex.ingest(
+                job.targets,
+                progress=job.progress,
+                retry_failed=job.retry_failed,
+                options=job.options,
+                stop=EitherSet(job.stop, self.stopping),
+            )
+        finally:
+            self.busy = None
+        self.counts["indexed"] += len(report.indexed)
+        self.counts["removed"] += len(report.removed)
+        self._emit("ingest", targets=job.targets, indexed=len(report.indexed), stopped=report.stopped)
+        return report
 
     def _keep_labels_current(self) -> None:
         """A policy edit is relabelled here, online, in the writing loop (a read that notices it
@@ -198,7 +242,11 @@ class Watcher:
         if not os.path.isdir(root):
             self._missing(root)
             return
-        self._guarded(root, "reconcile", lambda: self.memex.ingest([root], progress=self._progress()))
+        self._guarded(
+            root,
+            "reconcile",
+            lambda: self.memex.ingest([root], progress=self._progress(), stop=self.stopping),
+        )
         self.counts["reconciles"] += 1
 
     def _missing(self, root: str) -> None:
@@ -231,7 +279,11 @@ class Watcher:
                 root,
                 "batch",
                 lambda root=root, targets=targets: self.memex.ingestor().update_paths(
-                    root, targets, progress=self._progress(), options=self.memex.ignore_option()
+                    root,
+                    targets,
+                    progress=self._progress(),
+                    options=self.memex.ignore_option(),
+                    stop=self.stopping,
                 ),
                 paths=len(inside),
             )
@@ -269,8 +321,6 @@ class Watcher:
         started = time.monotonic()
         try:
             report = work()
-        except Stopping:
-            raise
         except Exception as exc:  # the daemon never dies of one batch
             self.counts["errors"] += 1
             log.exception("%s of %s failed", kind, root)
@@ -310,7 +360,7 @@ class Watcher:
         return _Progress(self)
 
     # -- status and requests ----------------------------------------------------------------------
-    def _watched(self) -> list[dict[str, str]]:
+    def watched(self) -> list[dict[str, str]]:
         out = []
         for root in self.roots:
             watch = self.observers.watches.get(root)
@@ -329,7 +379,7 @@ class Watcher:
             "home": str(self.memex.paths.root),
             "started": self.started,
             "uptime_seconds": round(time.time() - self.started, 1),
-            "watched": self._watched(),
+            "watched": self.watched(),
             "queue": len(self.debouncer),
             "busy": self.busy,
             "counts": dict(self.counts),
@@ -339,62 +389,21 @@ class Watcher:
 
     def handle(self, request: dict[str, Any], peer: Peer, send: Send) -> None:
         """One request from the socket (memex.daemon.rpc). Runs in the connection's thread."""
+        from memex.daemon.requests import answer
+
+        self.in_use += 1
         try:
-            send({"result": self._answer(request, peer, send)})
+            send({"result": answer(self, request, peer, send)})
         except MemexError as exc:
             send(error_frame(exc))
         except Exception:  # a bug: the caller gets a reason, the daemon goes on
             log.exception("request %r failed", request.get("command"))
             send({"error": "internal error (see the daemon's log)", "type": "InternalError", "exit_code": 1})
+        finally:
+            self.in_use -= 1
+            self.last_used = time.monotonic()
 
-    def _answer(self, request: dict[str, Any], peer: Peer, send: Send) -> Any:
-        command = request.get("command")
-        params = request.get("params") or {}
-        as_user = request.get("as_user")
-        if not isinstance(params, dict) or not (as_user is None or isinstance(as_user, str)):
-            raise MemexError("malformed request")
-        if command == "ping":
-            return {"pid": os.getpid()}  # where the files are is for the owner and admins (status)
-        policy = params.pop("policy", None)
-        if policy is not None and os.path.realpath(str(policy)) != os.path.realpath(
-            self.reader.policy.origin
-        ):
-            raise MemexError(
-                f"the memex daemon answers with the policy {self.reader.policy.origin}; stop it "
-                f"(memex daemon stop) to use another one"
-            )
-        if self.reader.labels_stale():
-            self.wake.set()  # the loop relabels; the index's last check covers this read
-        principal, actor = self.reader.cli_principal(as_user, os_user=peer.user)
-        if command in commands.COMMANDS:
-            return commands.run(
-                self.reads,
-                command,
-                params,
-                principal=principal,
-                actor=actor,
-                channel="daemon",
-                on_token=lambda piece: send({"token": piece}),
-                on_item=lambda item: send({"item": item}),
-                on_note=lambda note: send({"note": note}),
-            )
-        owner = peer.uid == self._owner_uid or principal.admin
-        if command == "daemon-status":
-            if not owner:
-                return {"pid": os.getpid(), "running": True}
-            return self.status()
-        if command in ("watch", "unwatch"):
-            if not owner:
-                raise MemexError("only the daemon's owner or an admin may change what it watches")
-            folders = params.get("folders")
-            if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
-                raise MemexError("folders must be a list of paths")
-            changed = [self.add(f) if command == "watch" else self.remove(f) for f in folders]
-            self._remember()
-            return {"folders": changed, "watched": self._watched()}
-        raise MemexError(f"unknown command {command!r}")
-
-    def _remember(self) -> None:
+    def remember(self) -> None:
         from memex import config
 
         config.save_watched(self.memex.paths, list(self.roots))
@@ -407,8 +416,7 @@ class Watcher:
 
 
 class _Progress:
-    """Ingest's progress: feeds the status line, and stops a long ingest between files when the
-    daemon is asked to stop (never in the middle of writing a batch)."""
+    """Ingest's progress, for the status line."""
 
     def __init__(self, service: Watcher) -> None:
         self.service = service
@@ -417,8 +425,10 @@ class _Progress:
         self.service.busy = stage
 
     def advance(self, stage: str, n: int = 1) -> None:
-        if self.service.stopping.is_set() and stage.startswith("reading"):
-            raise Stopping()
+        pass
+
+    def grow(self, stage: str, n: int) -> None:
+        self.service.busy = stage  # more to embed: busy embedding
 
 
 def _root(folder: str) -> str:
@@ -432,14 +442,3 @@ def outermost(folders) -> list[str]:
         if not any(folder == o or folder.startswith(o.rstrip(os.sep) + os.sep) for o in out):
             out.append(folder)
     return out
-
-
-def rss_mb(pid: int | str = "self") -> float | None:
-    """Resident memory of a process, in MB (Linux)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except (OSError, ValueError):
-        return None
-    return None

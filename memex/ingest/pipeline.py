@@ -20,7 +20,7 @@ from memex.errors import AccessRefused, ConfigError, ParseError
 from memex.index import Index
 from memex.ingest.chunking import chunk_elements
 from memex.ingest.plugins import connector_for, connectors
-from memex.ingest.report import Failure, IngestReport, Progress, Silent
+from memex.ingest.report import Failure, IngestReport, Progress, Silent, StopSignal
 from memex.ingest.sandbox import ParserPool
 from memex.ingest.steps import Candidate, Prepared, chunks_for, failure_kind, normalise_target, parse_here
 from memex.links import Scope, is_link_path, resolve, skipped_link
@@ -58,7 +58,10 @@ class Ingestor:
         progress: Progress | None = None,
         retry_failed: bool = False,
         options: dict[str, Any] | None = None,
+        stop: StopSignal | None = None,
     ) -> IngestReport:
+        """Read `targets` into the index. `stop`, once set, ends the run between documents: what
+        was read is written, nothing unseen is removed, `report.stopped` says so."""
         progress = progress or Silent()
         report = IngestReport()
         started = time.monotonic()
@@ -68,7 +71,9 @@ class Ingestor:
         pool = self.pool or ParserPool()
         try:
             for target in targets:
-                self._ingest_target(target, report, progress, retry_failed, options or {}, pool)
+                if report.stopped:
+                    break
+                self._ingest_target(target, report, progress, retry_failed, options or {}, pool, stop)
         finally:
             if own_pool:
                 pool.close()
@@ -104,6 +109,7 @@ class Ingestor:
         *,
         progress: Progress | None = None,
         options: dict[str, Any] | None = None,
+        stop: StopSignal | None = None,
     ) -> IngestReport:
         """Bring what was read from `paths` (files and folders inside the ingested folder `root`:
         a watcher's changed paths) up to date, as part of `root`. A path that exists is read by
@@ -141,13 +147,15 @@ class Ingestor:
         own_pool = self.pool is None
         pool = self.pool or ParserPool()
         try:
-            seen, error = self._stream(documents(), root, f"reading {root}", report, progress, False, pool)
+            seen, error = self._stream(
+                documents(), root, f"reading {root}", report, progress, False, pool, stop=stop
+            )
         finally:
             if own_pool:
                 pool.close()
         if error is not None:
             report.failures.append(Failure(root, f"stopped reading: {error}", "failed"))
-        else:
+        elif not report.stopped:
             before = set().union(*(self.ledger.at_path(p) for p in targets if p not in broken))
             self._remove_unseen(before - seen, report)
         report.seconds = time.monotonic() - started
@@ -194,6 +202,7 @@ class Ingestor:
         retry_failed: bool,
         options: dict[str, Any],
         pool: ParserPool,
+        stop: StopSignal | None,
     ) -> None:
         """Stream the target's documents. Sources the target no longer yields are removed, but
         only after a complete read."""
@@ -201,11 +210,19 @@ class Ingestor:
         root = normalise_target(target)
         connector = self._connector(connector_class, root, options)
         seen, error = self._stream(
-            connector.load(), root, f"reading {target}", report, progress, retry_failed, pool
+            connector.load(),
+            root,
+            f"reading {target}",
+            report,
+            progress,
+            retry_failed,
+            pool,
+            stop=stop,
+            total=connector.count(),
         )
         if error is not None:
             report.failures.append(Failure(target, f"stopped reading: {error}", "failed"))
-        else:
+        elif not report.stopped:
             self._remove_unseen(self.ledger.sources_within(root) - seen, report)
         if error is None or seen:
             self.ledger.mark_root(root, connector_class.name)
@@ -219,11 +236,15 @@ class Ingestor:
         progress: Progress,
         retry_failed: bool,
         pool: ParserPool,
+        *,
+        stop: StopSignal | None = None,
+        total: int | None = None,
     ) -> tuple[set[str], Exception | None]:
         """Check each document (cheap), parse changed ones in the sandbox a few ahead, embed and
         write in batches, recording them under `root`. Memory stays bounded whatever the number
-        of documents. Returns the source ids seen, and the error that stopped the read, if any."""
-        progress.begin(stage, None)
+        of documents. Returns the source ids seen, and the error that stopped the read, if any
+        (a stop on request is no error: `report.stopped`)."""
+        progress.begin(stage, total)
         seen: set[str] = set()
         error: Exception | None = None
         batch: list[Prepared] = []
@@ -250,6 +271,9 @@ class Ingestor:
         first: dict[str, str] = {}  # source id -> the uri it was read from in this run
         try:
             for doc in documents:
+                if stop is not None and stop.is_set():
+                    report.stopped = True
+                    break
                 if first.get(doc.source_id, doc.uri) != doc.uri:
                     # One source in two files in one run (a message saved as .eml and as .msg):
                     # the first found in walk order is kept, so a re-run is a no-op.
@@ -360,7 +384,7 @@ class Ingestor:
             return
         to_embed = [chunk for item in batch for chunk in item.to_embed]
         if to_embed:
-            progress.begin("embedding", len(to_embed))
+            progress.grow("embedding", len(to_embed))
         vectors = self.index.embedder.embed(
             [c.text for c in to_embed], progress=lambda n: progress.advance("embedding", n)
         )

@@ -8,8 +8,19 @@ from typing import Any, Protocol
 
 
 class Progress(Protocol):
+    """One bar per phase ("reading FOLDER", "embedding"): `begin` starts a phase with its total
+    (None while unknown), `grow` adds to a phase's total as more work is found (the embedding
+    queue grows batch by batch), `advance` counts work done."""
+
     def begin(self, stage: str, total: int | None) -> None: ...
     def advance(self, stage: str, n: int = 1) -> None: ...
+    def grow(self, stage: str, n: int) -> None: ...
+
+
+class StopSignal(Protocol):
+    """Anything with is_set() (a threading.Event): set, an ingest stops between documents."""
+
+    def is_set(self) -> bool: ...
 
 
 class Silent:
@@ -19,6 +30,9 @@ class Silent:
         pass
 
     def advance(self, stage: str, n: int = 1) -> None:
+        pass
+
+    def grow(self, stage: str, n: int) -> None:
         pass
 
 
@@ -40,6 +54,9 @@ class IngestReport:
     chunks_added: int = 0
     chunks_removed: int = 0
     seconds: float = 0.0
+    # Stopped on request (Ctrl-C, the daemon stopping) between documents: what was read is kept,
+    # nothing is removed, and the next run reads the rest.
+    stopped: bool = False
 
     @property
     def ok(self) -> bool:
@@ -55,8 +72,25 @@ class IngestReport:
             "chunks_added": self.chunks_added,
             "chunks_removed": self.chunks_removed,
             "seconds": round(self.seconds, 3),
+            "stopped": self.stopped,
             "indexed_sources": self.indexed,
             "removed_sources": self.removed,
             "failures": [{"source": f.uri, "kind": f.kind, "reason": f.reason} for f in self.failures],
             "duplicates": [{"source": skipped, "same_as": kept} for skipped, kept in self.duplicates],
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IngestReport:
+        """The report `to_json` wrote (an ingest the daemon ran, sent back over its socket)."""
+        return cls(
+            indexed=list(data.get("indexed_sources") or []),
+            unchanged=int(data.get("unchanged") or 0),
+            relabelled=int(data.get("relabelled") or 0),
+            failures=[Failure(f["source"], f["reason"], f["kind"]) for f in data.get("failures") or []],
+            removed=list(data.get("removed_sources") or []),
+            duplicates=[(d["source"], d["same_as"]) for d in data.get("duplicates") or []],
+            chunks_added=int(data.get("chunks_added") or 0),
+            chunks_removed=int(data.get("chunks_removed") or 0),
+            seconds=float(data.get("seconds") or 0.0),
+            stopped=bool(data.get("stopped")),
+        )

@@ -106,6 +106,9 @@ def ingest(
         metavar="KEY=VALUE",
         help="An option for the connector (repeatable), e.g. -o workspace=acme or -o window_gap_minutes=60.",
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Also show what parsers and libraries warned about, file by file."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Index files and folders. Unchanged files are skipped; files deleted from an ingested
@@ -119,7 +122,7 @@ def ingest(
             report = ingest_here(paths, retry_failed=retry_failed, options=options, as_json=as_json)
     except MemexError as exc:
         _fail(exc, as_json)
-    _finish_report(report, as_json)
+    _finish_report(report, as_json, verbose=verbose)
 
 
 def _options(pairs: list[str]) -> dict[str, str]:
@@ -132,19 +135,19 @@ def _options(pairs: list[str]) -> dict[str, str]:
     return options
 
 
-def _finish_report(report, as_json: bool) -> None:
+def _finish_report(report, as_json: bool, *, verbose: bool = False) -> None:
     """An ingest's or a rebuild's report, and exit code 2 if some sources could not be read."""
     if as_json:
         _emit(report.to_json())
     else:
-        _print_report(report)
+        _print_report(report, verbose=verbose)
     if report.stopped:
         raise typer.Exit(130)  # as a program stopped by Ctrl-C; what was read is kept
     if not report.ok:
         raise typer.Exit(2)
 
 
-def _print_report(report) -> None:
+def _print_report(report, *, verbose: bool = False) -> None:
     typer.echo(
         f"Indexed {len(report.indexed)} source(s), {report.unchanged} unchanged, "
         f"{len(report.failures)} not indexed, {len(report.removed)} removed; "
@@ -165,6 +168,16 @@ def _print_report(report) -> None:
         typer.echo(f"  removed: {removed}")
     for skipped, kept in report.duplicates:
         typer.echo(f"  duplicate: {skipped}: the same source as {kept} (found first, kept)")
+    if report.warnings and verbose:
+        for uri, text in report.warnings:
+            typer.secho(f"  warning: {uri or 'while reading'}: {text}", dim=True)
+    elif report.warnings:
+        files = len({uri for uri, _ in report.warnings})
+        typer.secho(
+            f"  {len(report.warnings)} warning(s) from parsers and libraries about {files} file(s), "
+            f"none of them stopping a file (memex ingest --verbose shows them)",
+            dim=True,
+        )
 
 
 @app.command()

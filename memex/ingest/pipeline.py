@@ -19,6 +19,7 @@ from memex.documents import DEFAULT_MAX_FILE_BYTES, Element, SourceDocument
 from memex.errors import AccessRefused, ConfigError, ParseError
 from memex.index import Index
 from memex.ingest.chunking import chunk_elements
+from memex.ingest.notices import add_warning, capture
 from memex.ingest.plugins import connector_for, connectors
 from memex.ingest.report import Failure, IngestReport, Progress, Silent, StopSignal
 from memex.ingest.sandbox import ParserPool
@@ -70,10 +71,11 @@ class Ingestor:
         own_pool = self.pool is None
         pool = self.pool or ParserPool()
         try:
-            for target in targets:
-                if report.stopped:
-                    break
-                self._ingest_target(target, report, progress, retry_failed, options or {}, pool, stop)
+            with capture(report, progress):
+                for target in targets:
+                    if report.stopped:
+                        break
+                    self._ingest_target(target, report, progress, retry_failed, options or {}, pool, stop)
         finally:
             if own_pool:
                 pool.close()
@@ -147,9 +149,10 @@ class Ingestor:
         own_pool = self.pool is None
         pool = self.pool or ParserPool()
         try:
-            seen, error = self._stream(
-                documents(), root, f"reading {root}", report, progress, False, pool, stop=stop
-            )
+            with capture(report, progress):
+                seen, error = self._stream(
+                    documents(), root, f"reading {root}", report, progress, False, pool, stop=stop
+                )
         finally:
             if own_pool:
                 pool.close()
@@ -252,9 +255,13 @@ class Ingestor:
         waiting: dict[int, Candidate] = {}
         lookahead = 2 * pool.size + 2
 
-        def handle(candidate: Candidate, parsed: list[Element] | ParseError) -> None:
+        def handle(
+            candidate: Candidate, parsed: list[Element] | ParseError, said: Sequence[str] = ()
+        ) -> None:
             nonlocal batch, pending_chunks
             progress.advance(stage)
+            for text in said:
+                add_warning(report, candidate.doc.uri, text)
             prepared = self._assemble(candidate, parsed, report)
             if prepared is None:
                 return
@@ -266,7 +273,7 @@ class Ingestor:
 
         def drain(timeout: float | None) -> None:
             for key, parsed in pool.poll(timeout):
-                handle(waiting.pop(key), parsed)
+                handle(waiting.pop(key), parsed, pool.take_warnings(key))
 
         first: dict[str, str] = {}  # source id -> the uri it was read from in this run
         try:

@@ -57,6 +57,8 @@ class IngestReport:
     # Stopped on request (Ctrl-C, the daemon stopping) between documents: what was read is kept,
     # nothing is removed, and the next run reads the rest.
     stopped: bool = False
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (uri, text) from parsers, libraries
+    notices: list[str] = field(default_factory=list)  # connectors' lines for the person
 
     @property
     def ok(self) -> bool:
@@ -77,6 +79,8 @@ class IngestReport:
             "removed_sources": self.removed,
             "failures": [{"source": f.uri, "kind": f.kind, "reason": f.reason} for f in self.failures],
             "duplicates": [{"source": skipped, "same_as": kept} for skipped, kept in self.duplicates],
+            "notices": self.notices,
+            "warnings": [{"source": uri, "text": text} for uri, text in self.warnings],
         }
 
     @classmethod
@@ -93,4 +97,6 @@ class IngestReport:
             chunks_removed=int(data.get("chunks_removed") or 0),
             seconds=float(data.get("seconds") or 0.0),
             stopped=bool(data.get("stopped")),
+            warnings=[(w["source"], w["text"]) for w in data.get("warnings") or []],
+            notices=list(data.get("notices") or []),
         )

@@ -24,6 +24,7 @@ from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
 from memex.errors import ParseError
+from memex.ingest.notices import captured
 
 DEFAULT_TIMEOUT = 120.0
 DEFAULT_MEMORY_MB = 3072
@@ -59,7 +60,8 @@ def _worker(conn: Connection, memory_mb: int) -> None:
             return
         key, fn = task
         try:
-            result: tuple[str, Any] = ("ok", fn())
+            value, said = captured(fn)  # what the parser warned travels with its result
+            result: tuple[Any, ...] = ("ok", value, said)
         except ParseError as exc:
             result = ("error", exc)
         except MemoryError:
@@ -118,6 +120,7 @@ class ParserPool:
         self._queue: deque[tuple[Any, Callable[[], Any]]] = deque()
         self._busy: dict[Connection, _Worker] = {}
         self._done: deque[tuple[Any, Any]] = deque()
+        self._said: dict[Any, list[str]] = {}
         self.restarts = 0
 
     @property
@@ -144,6 +147,10 @@ class ParserPool:
         done = list(self._done)
         self._done.clear()
         return done
+
+    def take_warnings(self, key: Any) -> list[str]:
+        """What the parse of `key` warned (third-party warnings, log records, text on stderr)."""
+        return self._said.pop(key, [])
 
     def map(self, tasks: Iterable[tuple[Any, Callable[[], Any]]]) -> Iterator[tuple[Any, Any]]:
         lookahead = 2 * self.size + 2
@@ -183,11 +190,13 @@ class ParserPool:
         worker = self._busy.pop(conn)
         key = worker.task[0] if worker.task else None
         try:
-            _, (_status, value) = conn.recv()
+            _, (_status, value, *said) = conn.recv()
         except (EOFError, OSError):
             self._replace(worker)
             self._done.append((key, ParseError(_death_reason(worker, self.limits))))
             return
+        if said and said[0]:
+            self._said[key] = said[0]
         worker.task = None
         self._idle.append(worker)
         self._done.append((key, value))
@@ -213,6 +222,7 @@ class ParserPool:
         self._idle, self._busy = [], {}
         self._queue.clear()
         self._done.clear()
+        self._said.clear()
 
     def __enter__(self) -> ParserPool:
         return self

@@ -184,7 +184,10 @@ def test_bad_choices_fail_before_anything_is_read(club, options, message):
 def test_one_line_says_what_is_read_and_skipped_before_the_first_row(caplog):
     caplog.set_level(logging.INFO, logger=LOGGER)
     documents = DatabaseConnector(str(chinook())).load()
-    first = next(documents)
+    try:
+        first = next(documents)
+    finally:
+        documents.close()
     assert first.source_id == "db:Chinook_Sqlite/Album/1"
     (record,) = [r for r in caplog.records if r.name == LOGGER and r.levelno == logging.INFO]
     assert record.getMessage() == (
@@ -195,7 +198,6 @@ def test_one_line_says_what_is_read_and_skipped_before_the_first_row(caplog):
         "table with -o tables=*, or choose in a declaration file (README: Databases)"
     )
     assert isinstance(record.plan, Plan) and record.plan.line() == record.getMessage()
-    documents.close()
 
 
 def test_the_plan_without_reading(club, tmp_path):

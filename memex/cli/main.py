@@ -436,12 +436,38 @@ app.registered_commands.sort(
 plain_help()
 
 
+class _ReaderGone(BaseException):
+    """stdout's reader closed the pipe (`memex export | head`). Not an OSError, so that click
+    does not turn it into exit code 1, and not an Exception, so that nothing on the way swallows it."""
+
+
+class _PipeAware:
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise _ReaderGone() from None
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except BrokenPipeError:
+            raise _ReaderGone() from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
 def run() -> None:
     import os
 
+    sys.stdout = _PipeAware(sys.stdout)
     try:
         app()
-    except BrokenPipeError:
+    except (BrokenPipeError, _ReaderGone):
         # `memex ask ... | head`: the reader has what it wanted. Exit as a program killed by
         # SIGPIPE would (128 + 13), silently, without Python's complaint when stdout is flushed.
         devnull = os.open(os.devnull, os.O_WRONLY)

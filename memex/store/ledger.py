@@ -198,11 +198,14 @@ class Ledger:
         return [row[0] for row in self.db.execute("SELECT source_id FROM sources WHERE uri = ?", (uri,))]
 
     def inside(self, container: str, *, limit: int = 2000) -> list[str]:
-        """Source ids cited inside one file (`container#...`: the messages of an mbox)."""
+        """Source ids read from one file: cited inside it (`container#...`: the messages of an
+        mbox) or read from it under ids of their own (a database's rows, `db:NAME/TABLE/KEY`)."""
         prefix = container + "#"
         rows = self.db.execute(
-            "SELECT source_id FROM sources WHERE uri >= ? AND uri < ? ORDER BY uri LIMIT ?",
-            (prefix, prefix + "\U0010ffff", limit),
+            "SELECT source_id FROM sources WHERE uri >= ? AND uri < ? "
+            "UNION SELECT source_id FROM sources WHERE json_extract(attributes, '$.path') = ? "
+            "LIMIT ?",
+            (prefix, prefix + "\U0010ffff", container, limit),
         )
         return [row[0] for row in rows]
 

@@ -52,15 +52,21 @@ def test_readme_demo_answers_with_numbered_sources(tmp_path):
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(
-        ["bash", "-c", " && ".join(after_install)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    env.pop("MEMEX_NO_DAEMON")  # as a user runs it: memex starts in the background
+    try:
+        result = subprocess.run(
+            ["bash", "-c", " && ".join(after_install)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        stop = "memex daemon stop --force --json"
+        subprocess.run(["bash", "-c", f"export MEMEX_HOME=$PWD/.memex-demo && {stop}"], cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
+    assert "starting memex in the background" in result.stderr
     out = result.stdout
     assert re.search(r"Indexed \d+ source\(s\), 0 unchanged, 0 not indexed", out)
     answer, rest = out.split("\nSources:\n", 1)

@@ -103,7 +103,11 @@ def _store_busy(path: Path, holder: dict, *, exclusive: bool) -> str:
             f"(store_url in config.toml) for several processes. A running `memex serve` or daemon "
             f"applies policy edits itself (no `memex relabel` needed)"
         )
-    return f"the store in {path.parent} is being written by {who}; try again when it finishes (or run memex through the daemon)"
+    return (
+        f"the store in {path.parent} is being written by {who}; try again when it finishes. "
+        f"Reads go on during an ingest when it is handed to memex in the background (the default; "
+        f"not with --no-daemon or daemon = false)"
+    )
 
 
 def _holder(fd: int, path: Path) -> dict:

@@ -49,12 +49,9 @@ class FilesConnector(Connector):
         return os.path.exists(target)
 
     def load(self) -> Iterator[SourceDocument]:
-        seen: set[str] = set()
-        for doc in self._documents():
-            # A source met twice in one walk (the same message in two mailboxes) is read once.
-            if doc.source_id not in seen:
-                seen.add(doc.source_id)
-                yield doc
+        """Every document under the target. A source met twice (the same message saved in two
+        files) comes out twice: ingest keeps the first and reports the other as its duplicate."""
+        yield from self._documents()
 
     def count(self) -> int | None:
         """The files to read (one walk of names, no file opened): a file another connector reads

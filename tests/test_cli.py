@@ -296,7 +296,7 @@ def test_help_lists_commands_in_the_order_of_use_without_type_placeholders():
     runner = CliRunner()
     top = runner.invoke(app, ["--help"], env={"COLUMNS": "120"}).stdout
     listed = re.findall(r"^│ ([a-z]+) ", top, flags=re.M)
-    assert listed[:7] == ["init", "ingest", "ask", "chat", "search", "show", "status"], listed
+    assert listed[:7] == ["init", "ingest", "ask", "search", "chat", "show", "status"], listed
     for command in (
         [],
         ["ingest"],

@@ -426,7 +426,7 @@ app.add_typer(conversations_app, name="conversations")
 app.command()(chat)
 app.command()(audit)
 # --help lists the commands in the order people use them.
-ORDER = ["init", "ingest", "ask", "chat", "search", "show", "status", "export", "watch", "forget", "reindex"]
+ORDER = ["init", "ingest", "ask", "search", "chat", "show", "status", "export", "watch", "forget", "reindex"]
 ORDER += ["relabel", "serve", "audit", "eval"]
 app.registered_commands.sort(
     key=lambda c: (

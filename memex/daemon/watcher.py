@@ -396,6 +396,8 @@ class Watcher:
             send({"result": answer(self, request, peer, send)})
         except MemexError as exc:
             send(error_frame(exc))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the asker went away (`memex export | head`): nothing to answer, nothing wrong
         except Exception:  # a bug: the caller gets a reason, the daemon goes on
             log.exception("request %r failed", request.get("command"))
             send({"error": "internal error (see the daemon's log)", "type": "InternalError", "exit_code": 1})

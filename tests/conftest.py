@@ -121,3 +121,26 @@ def real_model():
     from memex.models.llm import LlamaCppModel
 
     return LlamaCppModel()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_daemon_outlives_the_tests(tmp_path_factory):
+    """A safety net: a daemon a failed test left running under the tests' folders is stopped (one
+    with the real models holds over a GB)."""
+    base = str(tmp_path_factory.getbasetemp())
+    yield
+    import signal
+
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"memex.daemon.process" not in command:
+            continue
+        home = next((e[len(b"MEMEX_HOME=") :].decode() for e in environ if e.startswith(b"MEMEX_HOME=")), "")
+        if home.startswith(base):
+            os.kill(int(entry.name), signal.SIGTERM)

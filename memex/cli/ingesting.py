@@ -9,7 +9,11 @@ import threading
 from contextlib import contextmanager
 from typing import Any
 
+import typer
+
 from memex.cli.context import open_memex, state
+from memex.cli.output import emit
+from memex.errors import MemexError
 from memex.ingest.progress import RichProgress
 from memex.ingest.report import IngestReport
 
@@ -66,3 +70,58 @@ def _first_interrupt_stops(note: Any):
         yield stop
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def options_from(pairs: list[str]) -> dict[str, str]:
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise MemexError(f"--option wants KEY=VALUE, got {pair!r}")
+        options[key.strip()] = value
+    return options
+
+
+def finish_report(report, as_json: bool, *, verbose: bool = False) -> None:
+    """An ingest's or a rebuild's report, and exit code 2 if some sources could not be read."""
+    if as_json:
+        emit(report.to_json())
+    else:
+        print_report(report, verbose=verbose)
+    if report.stopped:
+        raise typer.Exit(130)  # as a program stopped by Ctrl-C; what was read is kept
+    if not report.ok:
+        raise typer.Exit(2)
+
+
+def print_report(report, *, verbose: bool = False) -> None:
+    typer.echo(
+        f"Indexed {len(report.indexed)} source(s), {report.unchanged} unchanged, "
+        f"{len(report.failures)} not indexed, {len(report.removed)} removed; "
+        f"chunks: {report.chunks_added} added, {report.chunks_removed} removed "
+        f"({report.seconds:.1f}s)."
+    )
+    if report.stopped:
+        typer.secho(
+            f"Stopped at your request: the {len(report.indexed)} source(s) above are indexed and kept; "
+            f"nothing was removed. Run the same memex ingest again to read the rest.",
+            fg=typer.colors.YELLOW,
+        )
+    if report.relabelled:
+        typer.echo(f"Relabelled {report.relabelled} unchanged source(s) under the current policy.")
+    for failure in report.failures:
+        typer.secho(f"  {failure.kind}: {failure.uri}: {failure.reason}", fg=typer.colors.YELLOW)
+    for removed in report.removed:
+        typer.echo(f"  removed: {removed}")
+    for skipped, kept in report.duplicates:
+        typer.echo(f"  duplicate: {skipped}: the same source as {kept} (found first, kept)")
+    if report.warnings and verbose:
+        for uri, text in report.warnings:
+            typer.secho(f"  warning: {uri or 'while reading'}: {text}", dim=True)
+    elif report.warnings:
+        files = len({uri for uri, _ in report.warnings})
+        typer.secho(
+            f"  {len(report.warnings)} warning(s) from parsers and libraries about {files} file(s), "
+            f"none of them stopping a file (memex ingest --verbose shows them)",
+            dim=True,
+        )

@@ -16,8 +16,9 @@ from memex.cli.context import read as _read
 from memex.cli.context import state as _state
 from memex.cli.daemon import register as register_daemon_commands
 from memex.cli.eval import eval_command
+from memex.cli.ingesting import finish_report, options_from
 from memex.cli.models import models_app
-from memex.cli.output import AS_USER, JSON, plain_help
+from memex.cli.output import AS_USER, JSON, PipeAware, ReaderGone, plain_help
 from memex.cli.output import emit as _emit
 from memex.cli.output import fail as _fail
 from memex.cli.policy import audit, policy_app
@@ -116,68 +117,13 @@ def ingest(
     from memex.cli.ingesting import ingest_here, ingest_in_daemon
 
     try:
-        options = _options(option)
+        options = options_from(option)
         report = ingest_in_daemon(paths, retry_failed=retry_failed, options=options, as_json=as_json)
         if report is None:
             report = ingest_here(paths, retry_failed=retry_failed, options=options, as_json=as_json)
     except MemexError as exc:
         _fail(exc, as_json)
-    _finish_report(report, as_json, verbose=verbose)
-
-
-def _options(pairs: list[str]) -> dict[str, str]:
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise MemexError(f"--option wants KEY=VALUE, got {pair!r}")
-        options[key.strip()] = value
-    return options
-
-
-def _finish_report(report, as_json: bool, *, verbose: bool = False) -> None:
-    """An ingest's or a rebuild's report, and exit code 2 if some sources could not be read."""
-    if as_json:
-        _emit(report.to_json())
-    else:
-        _print_report(report, verbose=verbose)
-    if report.stopped:
-        raise typer.Exit(130)  # as a program stopped by Ctrl-C; what was read is kept
-    if not report.ok:
-        raise typer.Exit(2)
-
-
-def _print_report(report, *, verbose: bool = False) -> None:
-    typer.echo(
-        f"Indexed {len(report.indexed)} source(s), {report.unchanged} unchanged, "
-        f"{len(report.failures)} not indexed, {len(report.removed)} removed; "
-        f"chunks: {report.chunks_added} added, {report.chunks_removed} removed "
-        f"({report.seconds:.1f}s)."
-    )
-    if report.stopped:
-        typer.secho(
-            f"Stopped at your request: the {len(report.indexed)} source(s) above are indexed and kept; "
-            f"nothing was removed. Run the same memex ingest again to read the rest.",
-            fg=typer.colors.YELLOW,
-        )
-    if report.relabelled:
-        typer.echo(f"Relabelled {report.relabelled} unchanged source(s) under the current policy.")
-    for failure in report.failures:
-        typer.secho(f"  {failure.kind}: {failure.uri}: {failure.reason}", fg=typer.colors.YELLOW)
-    for removed in report.removed:
-        typer.echo(f"  removed: {removed}")
-    for skipped, kept in report.duplicates:
-        typer.echo(f"  duplicate: {skipped}: the same source as {kept} (found first, kept)")
-    if report.warnings and verbose:
-        for uri, text in report.warnings:
-            typer.secho(f"  warning: {uri or 'while reading'}: {text}", dim=True)
-    elif report.warnings:
-        files = len({uri for uri, _ in report.warnings})
-        typer.secho(
-            f"  {len(report.warnings)} warning(s) from parsers and libraries about {files} file(s), "
-            f"none of them stopping a file (memex ingest --verbose shows them)",
-            dim=True,
-        )
+    finish_report(report, as_json, verbose=verbose)
 
 
 @app.command()
@@ -396,7 +342,7 @@ def reindex(as_json: bool = JSON) -> None:
             report = memex.rebuild(progress=progress)
     except MemexError as exc:
         _fail(exc, as_json)
-    _finish_report(report, as_json)
+    finish_report(report, as_json)
 
 
 @app.command()
@@ -436,38 +382,13 @@ app.registered_commands.sort(
 plain_help()
 
 
-class _ReaderGone(BaseException):
-    """stdout's reader closed the pipe (`memex export | head`). Not an OSError, so that click
-    does not turn it into exit code 1, and not an Exception, so that nothing on the way swallows it."""
-
-
-class _PipeAware:
-    def __init__(self, stream) -> None:
-        self._stream = stream
-
-    def write(self, text):
-        try:
-            return self._stream.write(text)
-        except BrokenPipeError:
-            raise _ReaderGone() from None
-
-    def flush(self):
-        try:
-            return self._stream.flush()
-        except BrokenPipeError:
-            raise _ReaderGone() from None
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
 def run() -> None:
     import os
 
-    sys.stdout = _PipeAware(sys.stdout)
+    sys.stdout = PipeAware(sys.stdout)
     try:
         app()
-    except (BrokenPipeError, _ReaderGone):
+    except (BrokenPipeError, ReaderGone):
         # `memex ask ... | head`: the reader has what it wanted. Exit as a program killed by
         # SIGPIPE would (128 + 13), silently, without Python's complaint when stdout is flushed.
         devnull = os.open(os.devnull, os.O_WRONLY)

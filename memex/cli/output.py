@@ -40,3 +40,28 @@ def plain_help() -> None:
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 AS_USER = typer.Option(None, "--as", metavar="USER", help="Act as this policy user (admins only; audited).")
+
+
+class ReaderGone(BaseException):
+    """stdout's reader closed the pipe (`memex export | head`). Not an OSError, so that click
+    does not turn it into exit code 1, and not an Exception, so that nothing on the way swallows it."""
+
+
+class PipeAware:
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise ReaderGone() from None
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except BrokenPipeError:
+            raise ReaderGone() from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)

@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from connectors import zipcheck
+from connectors import ocr, zipcheck
 from memex.documents import Element
 from memex.errors import ParseError, UnsupportedFormat
 
@@ -362,13 +362,18 @@ def _read_pdf(path: Path) -> list[Element]:
     from pdfminer.high_level import extract_pages
     from pdfminer.layout import LAParams, LTTextContainer
 
-    out = []
+    out, pages = [], 0
     for number, page in enumerate(extract_pages(str(path), laparams=LAParams()), start=1):
+        pages = number
         for box in page:
             if isinstance(box, LTTextContainer):
                 text = box.get_text()
                 if text.strip():
                     out.append(Element(text=" ".join(text.split()), page=number))
+    # Pages without a text layer (scanned) are read by OCR; the others keep their text layer.
+    scanned = sorted(set(range(1, pages + 1)) - {e.page for e in out})
+    if scanned and (out == [] or ocr.available()):
+        out = sorted(out + ocr.pdf_pages(path, scanned), key=lambda e: e.page or 0)
     return out
 
 

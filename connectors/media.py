@@ -1,15 +1,18 @@
-"""Media metadata: music tags (mutagen) and photo EXIF (Pillow). Only the tags are read and
-indexed: no pixels or audio are decoded, and nothing but the text below reaches the model.
+"""Media: recordings and videos (speech transcribed), photos and pictures (EXIF facts and the
+text in them), music (tags). Transcription (connectors.speech) and OCR (connectors.ocr) need
+`pip install 'memex[media]'`; without it, what needs them is reported as needing it.
 
 A track: "Track: Title — Artist / Album: ... (1997), track 3 of 12 / Genre: ... / Length: 4:05",
 dated by its release year. A photo: "Photo taken Saturday 4 May 2019, 14:22 / Camera: Apple
-iPhone X / Place: 38.722300, -9.139300, near Lisbon, Portugal", dated by when it was taken. Place
-names come from an offline table of towns (reverse_geocode, within 50 km); the folder names are
-in the text too ("Photos > 2019 Lisbon"), as people name folders after places and trips.
+iPhone X / Place: 38.722300, -9.139300, near Lisbon, Portugal", dated by when it was taken, then
+the text read in it (a whiteboard, a receipt). Place names come from an offline table of towns
+(reverse_geocode, within 50 km); the folder names are in the text too ("Photos > 2019 Lisbon").
+A recording: its transcript in time windows, each citing "memo.m4a at 02:13-02:41", dated by
+when it was recorded (its metadata, else the file's time).
 
-Claims audio files by suffix, and photos only when their EXIF says when, with what or where they
-were taken: other images stay with the files connector, which reports them as images it does
-not read. Tags a file does not have are left out; unknown tags are ignored.
+Headers (tags, EXIF, a recording's length and date) are read while listing, in a worker; OCR
+and transcription are deferred, so an unchanged file (same time, size and engines) is not read
+again. Tags a file does not have are left out.
 """
 
 from __future__ import annotations
@@ -23,17 +26,20 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from connectors import ocr, speech
 from connectors.calendar import option_zone
+from connectors.ocr import short as _short
 from connectors.records import lines, record_document
 from connectors.spoken import spoken_day
 from memex.connector import Connector, isolated
-from memex.documents import SourceDocument, failing_document
-from memex.errors import ParseError
+from memex.documents import Element, SourceDocument, failing_document
+from memex.errors import ParseError, UnsupportedFormat
 
 AUDIO = frozenset(
-    {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif", ".ape", ".wv"}
+    {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif", ".ape", ".wv", ".wav"}
 )
-PHOTOS = frozenset({".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".png"})
+VIDEO = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi"})
+PHOTOS = frozenset({".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".png", ".bmp"})
 NEAR_KM = 50.0
 # EXIF tags (ids from the EXIF 2.32 standard)
 MAKE, MODEL, DATETIME, EXIF_IFD, GPS_IFD = 0x010F, 0x0110, 0x0132, 0x8769, 0x8825
@@ -43,29 +49,42 @@ GPS_LAT_REF, GPS_LAT, GPS_LON_REF, GPS_LON, GPS_ALT, GPS_TIME, GPS_DATE = 1, 2, 
 
 
 class MediaConnector(Connector):
-    """An audio file or a photo (also found inside any folder). Option: timezone (IANA name)
-    for photos whose EXIF gives no offset (default: local)."""
+    """A recording, a video, a picture or a music file (also found inside any folder). Option:
+    timezone (IANA name) for photos whose EXIF gives no offset (default: local)."""
 
     name = "media"
 
     @classmethod
     def claims_file(cls, path: Path) -> bool:
         suffix = path.suffix.lower()
-        if suffix in AUDIO:
-            return True
-        return suffix in PHOTOS and _has_photo_exif(path)
+        return (
+            suffix in AUDIO
+            or suffix in VIDEO
+            or suffix in PHOTOS
+            or (suffix in (".heic", ".heif") and ocr.heic_readable())
+        )
 
     def load(self) -> Iterator[SourceDocument]:
         path = Path(self.target).expanduser().resolve()
         posix = path.as_posix()
-        kind = "track" if path.suffix.lower() in AUDIO else "photo"
+        suffix = path.suffix.lower()
+        kind = "recording" if suffix in AUDIO | VIDEO else "photo"
         try:
             zone = option_zone(self.options)
-            # Tags and EXIF are read in a worker, under the file parsers' limits.
-            if kind == "track":
-                yield isolated(partial(track_document, path))
+            # Tags, EXIF and a recording's header are read in a worker, under the parsers' limits.
+            if suffix in AUDIO:
+                tags, _, _ = isolated(partial(read_tags, path))
+                # A music track (it has an artist or an album) is described by its tags and not
+                # transcribed: Whisper on songs gives unreliable lyrics (or invents words over
+                # instruments), and a music library would take hours of CPU for little. What has
+                # no music tags (voice memos, recorded calls, meetings) is transcribed.
+                if tags.get("artist") or tags.get("albumartist") or tags.get("album"):
+                    yield isolated(partial(track_document, path))
+                    return
+            if kind == "recording":
+                yield self._recording(path)
             else:
-                yield isolated(partial(photo_document, path, zone))
+                yield self._picture(path, zone)
         except (ParseError, OSError, ValueError) as exc:
             yield failing_document(
                 source_id=f"file:{posix}",
@@ -74,6 +93,100 @@ class MediaConnector(Connector):
                 attributes={"connector": "media", "kind": kind, "path": posix},
                 reason=getattr(exc, "strerror", None) or str(exc),
             )
+
+    def _recording(self, path: Path) -> SourceDocument:
+        posix = path.as_posix()
+        attributes = {"connector": "media", "kind": "recording", "path": posix}
+        if not speech.available():
+            return _skipped(path, attributes, f"recordings {speech.NEEDS_EXTRA}")
+        recording: speech.Recording = isolated(partial(speech.probe, path))
+        stat = path.stat()
+        when = recording.recorded or stat.st_mtime
+        moment = datetime.fromtimestamp(when, UTC)
+        what = "video" if recording.video else "recording"
+        parse = partial(transcript_elements, path, recording)
+        parse.parse_timeout = speech.time_limit(recording.duration)  # type: ignore[attr-defined]
+        return SourceDocument(
+            source_id=f"file:{posix}",
+            uri=posix,
+            title=f"{path.name} ({what}, {moment:%Y-%m-%d}, {_length(recording.duration)})",
+            connector="media",
+            attributes=attributes,
+            content_file=posix,
+            parse=parse,
+            fingerprint=f"{stat.st_mtime_ns}:{stat.st_size}:{speech.model_dir()}",
+            metadata={
+                "timestamp": when,
+                "date_kind": "recorded" if recording.recorded else "modified",
+                "duration": round(recording.duration, 3),
+            },
+        )
+
+    def _picture(self, path: Path, zone: tzinfo) -> SourceDocument:
+        photo, size = isolated(partial(picture_header, path, zone))
+        posix = path.as_posix()
+        if not ocr.available():
+            if photo is None:
+                attributes = {"connector": "media", "kind": "photo", "path": posix}
+                return _skipped(path, attributes, f"reading text in images {ocr.NEEDS_EXTRA}")
+            return photo
+        if photo is None:  # no EXIF: a picture, titled by its name, that is only its text
+            photo = record_document(
+                source_id=f"file:{posix}",
+                uri=posix,
+                title=path.name,
+                connector="media",
+                attributes={"connector": "media", "kind": "picture", "path": posix},
+                elements=[],
+                metadata={},
+            )
+        stat = path.stat()
+        facts = tuple(photo.elements())
+        parse = partial(picture_elements, path, facts)
+        parse.parse_timeout = ocr.time_limit(size[0] * size[1])  # type: ignore[attr-defined]
+        photo.parse = parse
+        photo.content_file = posix
+        photo.isolated = True
+        photo.fingerprint = f"{stat.st_mtime_ns}:{stat.st_size}:{ocr.engine_name()}:{photo.fingerprint}"
+        return photo
+
+
+def transcript_elements(path: Path, recording: speech.Recording) -> list[Element]:
+    """A recording's transcript; a recording without speech is still listed, with its facts."""
+    elements = speech.transcript(path, recording)
+    facts = f"Recording: {path.name}, {_length(recording.duration)}"
+    if not elements:
+        return [Element(f"{facts}. No speech was recognised.")]
+    first = elements[0]
+    elements[0] = Element(f"{facts}.\n{first.text}", first.kind, first.section)
+    return elements
+
+
+def picture_elements(path: Path, facts: tuple[Element, ...]) -> list[Element]:
+    """The photo's facts, then the text read in it."""
+    text = ocr.image_text(path)
+    if not text and not facts:
+        raise ParseError("no text found in the picture, and no photo metadata (date, camera or place)")
+    return [*facts, *([Element("Text in the picture:\n" + "\n".join(text))] if text else [])]
+
+
+def _skipped(path: Path, attributes: dict[str, Any], reason: str) -> SourceDocument:
+    """A file memex could read with an optional extra: reported as unsupported, with the command."""
+    posix = path.as_posix()
+    return SourceDocument(
+        source_id=f"file:{posix}",
+        uri=posix,
+        title=path.name,
+        connector="media",
+        attributes=attributes,
+        read_bytes=reason.encode,
+        parse=partial(_unsupported, reason),
+        isolated=False,
+    )
+
+
+def _unsupported(reason: str) -> list[Element]:
+    raise UnsupportedFormat(reason)
 
 
 # --- music ------------------------------------------------------------------------------------
@@ -170,29 +283,19 @@ def read_exif(path: Path) -> tuple[dict[int, Any], dict[int, Any], dict[int, Any
         raise ParseError(f"unreadable EXIF metadata: {_short(exc)}") from None
 
 
-def _has_photo_exif(path: Path) -> bool:
-    try:
-        return isolated(partial(_photo_exif_present, path))
-    except ParseError:
-        return False
+def picture_header(path: Path, zone: tzinfo) -> tuple[SourceDocument | None, tuple[int, int]]:
+    """The photo's document (None without EXIF facts) and the picture's size in pixels;
+    ParseError for unreadable pictures and decompression bombs."""
+    size = ocr.image_size(path)
+    return photo_document(path, zone), size
 
 
-def _photo_exif_present(path: Path) -> bool:
-    try:
-        main, exif, gps = read_exif(path)
-    except ParseError:
-        return False
-    return bool(
-        exif.get(DATETIME_ORIGINAL)
-        or main.get(DATETIME)
-        or main.get(MAKE)
-        or main.get(MODEL)
-        or _coordinates(gps)
-    )
-
-
-def photo_document(path: Path, zone: tzinfo) -> SourceDocument:
+def photo_document(path: Path, zone: tzinfo) -> SourceDocument | None:
+    """A photo's EXIF facts; None when EXIF says neither when, with what nor where it was taken."""
     main, exif, gps = read_exif(path)
+    if not (exif.get(DATETIME_ORIGINAL) or main.get(DATETIME) or main.get(MAKE) or main.get(MODEL)):
+        if not _coordinates(gps):
+            return None
     taken = _taken(main, exif, gps, zone)
     camera = " ".join(dict.fromkeys(_clean(main.get(MAKE)).split() + _clean(main.get(MODEL)).split()))
     position = _coordinates(gps)
@@ -342,8 +445,3 @@ def _clean(value: Any) -> str:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     return " ".join(str(value).replace("\x00", " ").split())
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 200 else text[:197] + "..."

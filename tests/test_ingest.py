@@ -99,10 +99,7 @@ def test_bad_files_are_reported_and_the_run_goes_on(fake_memex, kestrel):
     assert reasons == {
         "empty.txt": ("failed", "the file is empty"),
         "broken.docx": ("failed", "corrupt Office file (not a valid zip archive)"),
-        "photo.jpg": (
-            "unsupported",
-            ".jpg files hold no text memex can index (images and audio are not read)",
-        ),
+        "photo.jpg": ("failed", "not a readable .jpg image (Truncated File Read)"),
         "blob.bin": ("unsupported", "unsupported file type .bin"),
         "truncated.pdf": reasons["truncated.pdf"],
     }

@@ -497,7 +497,8 @@ def test_images_without_exif_and_broken_media_are_reported(memex_home, tmp_path)
     memex.close()
     assert sorted(Path(u).name for u in report.indexed) == ["fine.mp3", "lisbon.jpg"]
     assert {Path(f.uri).name: f.reason for f in report.failures} == {
-        "plain.jpg": ".jpg files hold no text memex can index (images and audio are not read)",
+        # read for text (OCR, memex[media]): it has none, and no photo metadata either
+        "plain.jpg": "no text found in the picture, and no photo metadata (date, camera or place)",
         "broken.mp3": "not a readable audio file: can't sync to MPEG frame",
     }
 

@@ -77,18 +77,25 @@ def _worker(conn: Connection, memory_mb: int) -> None:
             conn.send((key, ("error", ParseError("the parsed result was too large to return"))))
 
 
+def task_timeout(fn: Callable[[], Any], limits: Limits) -> float:
+    """The time limit of one task: the pool's, or longer where the task asks for more (a parse
+    function's `parse_timeout` attribute, set by a connector from a recording's duration)."""
+    asked = getattr(fn, "parse_timeout", None)
+    return max(limits.timeout, float(asked)) if isinstance(asked, int | float) else limits.timeout
+
+
 class _Worker:
     def __init__(self, context: Any, limits: Limits) -> None:
         self.conn, child = context.Pipe()
         self.process = context.Process(target=_worker, args=(child, limits.memory_mb), daemon=True)
         self.process.start()
         child.close()
-        self.task: tuple[Any, float] | None = None  # (key, started)
+        self.task: tuple[Any, float, float] | None = None  # (key, started, time limit)
 
-    def send(self, key: Any, fn: Callable[[], Any]) -> None:
+    def send(self, key: Any, fn: Callable[[], Any], timeout: float) -> None:
         payload = ForkingPickler.dumps((key, fn))  # fails here, before anything is sent
         self.conn.send_bytes(payload)
-        self.task = (key, time.monotonic())
+        self.task = (key, time.monotonic(), timeout)
 
     def kill(self) -> None:
         self.process.kill()
@@ -136,7 +143,7 @@ class ParserPool:
         """Finished results; waits up to `timeout` seconds (None: until one is ready) if none is."""
         self._dispatch()
         if not self._done and self._busy:
-            deadline = min(w.task[1] + self.limits.timeout for w in self._busy.values() if w.task)
+            deadline = min(w.task[1] + w.task[2] for w in self._busy.values() if w.task)
             wait_for = max(0.0, deadline - time.monotonic())
             if timeout is not None:
                 wait_for = min(wait_for, timeout)
@@ -175,7 +182,7 @@ class ParserPool:
             worker = self._idle.pop() if self._idle else _Worker(self._context, self.limits)
             key, fn = self._queue.popleft()
             try:
-                worker.send(key, fn)
+                worker.send(key, fn, task_timeout(fn, self.limits))
             except (OSError, ValueError) as exc:  # the worker died between tasks
                 self._replace(worker)
                 self._done.append((key, ParseError(f"cannot hand the file to a parser process ({exc})")))
@@ -204,13 +211,11 @@ class ParserPool:
     def _expire(self) -> None:
         now = time.monotonic()
         for conn, worker in list(self._busy.items()):
-            if worker.task and now - worker.task[1] >= self.limits.timeout:
+            if worker.task and now - worker.task[1] >= worker.task[2]:
                 self._busy.pop(conn)
-                key = worker.task[0]
+                key, _, limit = worker.task
                 self._replace(worker)
-                self._done.append(
-                    (key, ParseError(f"refused: parsing took longer than {self.limits.timeout:g} s"))
-                )
+                self._done.append((key, ParseError(f"refused: parsing took longer than {limit:g} s")))
 
     def _replace(self, worker: _Worker) -> None:
         worker.kill()

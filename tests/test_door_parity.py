@@ -472,7 +472,9 @@ def test_ask_gives_the_same_answer_and_sources_through_every_door(table, case):
     reference = row["cli"]
     assert reference["ok"], reference
     answer = reference["value"]
-    assert answer["citations"] and answer["answer"].strip(), answer
+    # pat may read nothing about parental leave (HR's file is hana's): her answer is the refusal,
+    # which must be the same through every door too.
+    assert answer["answer"].strip() and (answer["citations"] or case.name == "ask-parental-pat"), answer
     for door in case.doors:
         outcome = row[door]
         assert outcome["ok"], (door, outcome)

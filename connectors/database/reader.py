@@ -128,7 +128,8 @@ class TableReader:
             name = row_names.get(follow.column)
             if name is not None and follow.shown_as != follow.column and len(name) <= FIELD_VALUE_MAX_CHARS:
                 attributes[f"field.{follow.shown_as}"] = name
-        metadata: dict[str, Any] = {"database": database.name, "table": plan.table}
+        # A record: ranks by its words more than by its meaning (memex.index.RECORD_SHARE).
+        metadata: dict[str, Any] = {"database": database.name, "table": plan.table, "record": True}
         if plan.key:
             metadata["key"] = key_label
         if plan.updated_at:

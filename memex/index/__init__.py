@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import math
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,14 @@ log = logging.getLogger(__name__)
 
 DENSE_WEIGHT = 0.5  # against the lexical half, both standardised (benchmarks/tune_fusion.py)
 PHRASE_BONUS = 2.0  # in standard deviations
+# A record (a database row: short, templated, and often thousands of them) is close in meaning to
+# many short questions, so records crowd out mail and documents on similarity alone ("data jam
+# venue" -> a Deep Purple track). In hybrid search a record that holds fewer than half of the
+# query's words (two are enough: a long question still names the record) ranks after every other
+# candidate: a question about a record names it. Measured on a life archive (BENCHMARKS.md,
+# "Databases in a life archive").
+RECORD_SHARE = 0.5
+RECORD_ENOUGH = 2
 
 
 @dataclass(frozen=True)
@@ -213,7 +222,8 @@ class Index:
             if mode in ("hybrid", "lexical"):
                 lexical = self._lexical.search(query, visible, narrowing.sql_where(), depth)
                 phrase = self._lexical.phrase_search(query, visible, narrowing.sql_where(), depth)
-            ranked = fuse(dense, lexical, phrase, depth, depth=depth)
+            weak = self._weak_records(query, dense, lexical, phrase) if mode == "hybrid" else set()
+            ranked = fuse(dense, lexical, phrase, depth, depth=depth, weak=weak)
             details = {"similarity": dict(dense), "bm25": dict(lexical)}
             ids = [chunk_id for chunk_id, _ in ranked]
             hits, dropped = self._release(ids, dict(ranked), details, principal, visible, want=k)
@@ -236,6 +246,21 @@ class Index:
         return self._lexical.source_ids(visible) if visible else []
 
     # -- internals -------------------------------------------------------------------------
+    def _weak_records(
+        self,
+        query: str,
+        dense: Sequence[tuple[str, float]],
+        lexical: Sequence[tuple[str, float]],
+        phrase: Sequence[tuple[str, float]],
+    ) -> set[str]:
+        """The candidates that are records holding too few of the query's words (RECORD_SHARE,
+        RECORD_ENOUGH); never one that holds the query verbatim."""
+        candidates = {c for c, _ in dense} | {c for c, _ in lexical}
+        candidates -= {c for c, _ in phrase}
+        held, words = self._lexical.record_words(query, candidates)
+        needed = min(math.ceil(RECORD_SHARE * words), RECORD_ENOUGH)
+        return {chunk_id for chunk_id, n in held.items() if n < needed}
+
     def _visible_classes(self, principal: Principal, narrowing: Narrowing) -> dict[int, Access]:
         return {
             ac: access
@@ -316,13 +341,15 @@ def fuse(
     k: int,
     *,
     depth: int | None = None,
+    weak: Collection[str] = frozenset(),
 ) -> list[tuple[str, float]]:
     """A convex combination of the two candidate lists' scores, each standardised over its own
     candidates. A chunk missing from a list cut at `depth` gets that list's lowest score; missing
     from a shorter list (everything that matched at all is in it: two rare words that only one
     chunk holds) it gets one standard deviation less, so matching beats not matching. A chunk
     holding the query verbatim gets a bonus, so a pasted phrase finds its source first. Chosen
-    over reciprocal rank fusion by measurement (BENCHMARKS.md)."""
+    over reciprocal rank fusion by measurement (BENCHMARKS.md). `weak` chunks (records that hold
+    too few of the query's words) come after all others, in their own order."""
     z_dense, floor_dense = _standardised(dense, complete=depth is not None and len(dense) < depth)
     z_lexical, floor_lexical = _standardised(lexical, complete=depth is not None and len(lexical) < depth)
     verbatim = {chunk_id for chunk_id, _ in phrase}
@@ -332,7 +359,7 @@ def fuse(
         + (PHRASE_BONUS if chunk_id in verbatim else 0.0)
         for chunk_id in {*z_dense, *z_lexical, *verbatim}
     }
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+    return sorted(scores.items(), key=lambda item: (item[0] in weak, -item[1], item[0]))[:k]
 
 
 def _standardised(ranking: Sequence[tuple[str, float]], *, complete: bool) -> tuple[dict[str, float], float]:

@@ -48,7 +48,15 @@ def m001_schema(db) -> None:
     sqlite.script(db, SCHEMA)
 
 
-MIGRATIONS = [m001_schema]
+def m002_records(db) -> None:
+    """Which chunks are records (a document's metadata says `record`: a database row, a restricted
+    value), which rank by their words (memex.index.RECORD_SHARE)."""
+    db.execute("ALTER TABLE chunks ADD COLUMN record INTEGER NOT NULL DEFAULT 0")
+    # Before the flag, the database connector's (db:...) were the only records.
+    db.execute("UPDATE chunks SET record = 1 WHERE source_id LIKE 'db:%'")
+
+
+MIGRATIONS = [m001_schema, m002_records]
 
 
 def _has_migrations(db) -> bool:
@@ -152,8 +160,15 @@ class LexicalStore:
     def add(self, chunk: Chunk, ac: int, date: float | None) -> None:
         self.delete([chunk.chunk_id])
         cursor = self.db.execute(
-            "INSERT INTO chunks(chunk_id, ac, source_id, ordinal, date) VALUES (?,?,?,?,?)",
-            (chunk.chunk_id, ac, chunk.source_id, chunk.ordinal, date),
+            "INSERT INTO chunks(chunk_id, ac, source_id, ordinal, date, record) VALUES (?,?,?,?,?,?)",
+            (
+                chunk.chunk_id,
+                ac,
+                chunk.source_id,
+                chunk.ordinal,
+                date,
+                int(bool(chunk.metadata.get("record"))),
+            ),
         )
         assert cursor.lastrowid is not None  # an INSERT has one
         self._index_text(cursor.lastrowid, chunk.text)
@@ -201,6 +216,29 @@ class LexicalStore:
         """Chunks holding the whole query as a phrase."""
         phrase = fts_phrase(query)
         return self._match(phrase, visible, where, depth) if phrase else []
+
+    def record_words(self, query: str, ids: Iterable[str]) -> tuple[dict[str, int], int]:
+        """How many of the query's words (as searched: stopwords aside, stemmed; not single
+        letters) each record among `ids` holds, and how many words the query has."""
+        records = [
+            row[0]
+            for row in self.db.execute(
+                "SELECT chunk_id FROM chunks WHERE record = 1 AND chunk_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(sorted(ids)),),
+            )
+        ]
+        # A letter alone (the s of "Simpson's", an initial) is in too many records to count.
+        words = [w for w in fts_query(query).split(" OR ") if len(w.strip('"')) > 1]
+        held = dict.fromkeys(records, 0)
+        for word in words if records else []:
+            rows = self.db.execute(
+                "SELECT c.chunk_id FROM fts JOIN chunks c ON c.rowid = fts.rowid "
+                "WHERE fts MATCH ? AND c.chunk_id IN (SELECT value FROM json_each(?))",
+                (word, json.dumps(records)),
+            )
+            for (chunk_id,) in rows:
+                held[chunk_id] += 1
+        return held, len(words)
 
     def _match(
         self, expression: str, visible: Iterable[int], where: tuple[str, list[Any]], depth: int

@@ -102,7 +102,12 @@ def picture_text(picture: Any) -> list[str]:
 
     if max(picture.size) > MAX_SIDE:
         picture.thumbnail((MAX_SIDE, MAX_SIDE))
-    result = _engine()(np.asarray(picture))
+    engine = _engine()
+    try:
+        result = engine(np.asarray(picture))
+    except Exception as exc:  # onnxruntime's errors carry a traceback: keep its last line
+        last = str(exc).strip().splitlines()[-1:] or [type(exc).__name__]
+        raise ParseError(f"OCR failed ({last[0][:300]})") from None
     lines = []
     for text, score in zip(result.txts or (), result.scores or (), strict=False):
         text = " ".join(str(text).split())

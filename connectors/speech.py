@@ -78,7 +78,8 @@ def probe(path: Path) -> Recording:
                 for key, value in (stream.metadata or {}).items():
                     tags.setdefault(key.lower(), value)
     except av.error.FFmpegError as exc:
-        raise ParseError(f"not a readable {path.suffix.lower()} recording ({_short(exc)})") from None
+        why = getattr(exc, "strerror", None) or _short(exc)
+        raise ParseError(f"not a readable {path.suffix.lower()} recording ({why})") from None
     if not audio:
         raise ParseError("no sound track to transcribe")
     if duration is None:

@@ -51,6 +51,7 @@ def _worker(conn: Connection, memory_mb: int) -> None:
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _few_malloc_arenas()
     while True:
         try:
             task = conn.recv()
@@ -82,6 +83,18 @@ def task_timeout(fn: Callable[[], Any], limits: Limits) -> float:
     function's `parse_timeout` attribute, set by a connector from a recording's duration)."""
     asked = getattr(fn, "parse_timeout", None)
     return max(limits.timeout, float(asked)) if isinstance(asked, int | float) else limits.timeout
+
+
+def _few_malloc_arenas() -> None:
+    """glibc reserves 64 MB of address space per thread that allocates (its malloc arenas): the
+    threads of the OCR and speech runtimes would spend the RLIMIT_AS budget on reservations
+    (std::bad_alloc with half a gigabyte in use). Two arenas keep the limit about real memory."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
 
 
 class _Worker:

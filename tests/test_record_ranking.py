@@ -116,3 +116,99 @@ def test_rows_that_hold_few_of_the_words_do_not_outrank_prose(
         assert smoke[0].source_id == "db:music/Track/100"  # a question about a row still finds it
     finally:
         memex.close()
+
+
+# --- the same on a small life archive, with the real embedder ------------------------------------
+
+LIFE_PROSE = [  # (question, what its own source's id or title contains)
+    ("data jam venue", "C061A0WJG"),  # the Slack #datajam channel
+    ("git bash in Console2 on Windows", "C064FGV36"),  # #tools
+    ("data stories podcast", "C064MDSSC"),  # #talks
+    ("talk on Simpson's paradox and statistical mix effects", "C064MDSSC"),
+    ("family day with face painting and a petting zoo", "Family Day"),
+    ("buying the attendee list of the Random Expo", "Random Expo"),
+    ("Stanley Cup wins by team", "stanley-cups"),
+    ("Iwan Roberts goals for Norwich City", "norwich-city"),
+]
+LIFE_DATABASE = [  # (question, the rows that answer it)
+    ("What does the Chai product cost?", {"db:northwind/Products/1"}),
+    ("What is the phone number of the shipper Speedy Express?", {"db:northwind/Shippers/1"}),
+    ("Which playlists is Black Hole Sun in?", {"db:music/Track/2516"}),
+    (
+        "Which territories does Nancy Davolio cover?",
+        {"db:northwind/Employees/1", "db:northwind/Territories/06897"},
+    ),
+]
+# Tracks that came up for the questions above before the record rule, and a few that answer.
+KEPT_TRACKS = (1, 170, 1008, 1587, 2172, 2516, 2678, 2803, 2844, 3047, 3054, 3193, 3195, 3337)
+
+
+def small_life_archive(root: Path) -> Path:
+    """The Slack export, five documents and mails, and Chinook and Northwind cut down (every
+    table, fewer rows: tracks 1-300 and those that came up, 52 orders)."""
+    import shutil
+
+    from tests.conftest import data_dir
+
+    life = root / "life"
+    shutil.copytree(data_dir("chat_slack_export"), life / "chat")
+    documents = data_dir("documents_unstructured")
+    (life / "documents").mkdir()
+    for name in ("eml/family-day.eml", "eml/email-replace-mime-encodings-error-2.eml", "norwich-city.txt",
+                 "stanley-cups.csv", "vodafone.xlsx"):  # fmt: skip
+        shutil.copyfile(documents / name, life / "documents" / Path(name).name)
+    music = life / "music.sqlite"
+    shutil.copyfile(data_dir("sql_chinook") / "Chinook_Sqlite.sqlite", music)
+    with sqlite3.connect(music) as db:
+        db.execute(f"DELETE FROM Track WHERE TrackId > 300 AND TrackId NOT IN {KEPT_TRACKS}")
+        db.execute("DELETE FROM PlaylistTrack WHERE TrackId NOT IN (SELECT TrackId FROM Track)")
+        db.execute("DELETE FROM InvoiceLine WHERE TrackId NOT IN (SELECT TrackId FROM Track)")
+        db.execute("DELETE FROM Invoice WHERE InvoiceId NOT IN (SELECT InvoiceId FROM InvoiceLine)")
+        db.execute("DELETE FROM Album WHERE AlbumId NOT IN (SELECT AlbumId FROM Track)")
+        db.execute("DELETE FROM Artist WHERE ArtistId NOT IN (SELECT ArtistId FROM Album)")
+    northwind = life / "northwind.sqlite"
+    shutil.copyfile(data_dir("sql_northwind") / "northwind.sqlite", northwind)
+    with sqlite3.connect(northwind) as db:
+        db.execute('DELETE FROM "Order Details" WHERE OrderID > 10300')
+        db.execute("DELETE FROM Orders WHERE OrderID > 10300")
+    return life
+
+
+@pytest.mark.slow
+def test_rows_stay_out_of_the_top_three_of_prose_questions_with_the_real_embedder(
+    memex_home, tmp_path, real_embedder, monkeypatch
+):
+    from memex import index as search_index
+    from memex.access.policyfile import load_policy
+    from memex.api.wiring import Memex
+    from memex.config import Paths
+    from tests.conftest import POLICIES
+
+    life = small_life_archive(tmp_path)
+    memex = Memex(
+        Paths(memex_home),
+        policy=load_policy(POLICIES / "personal.yaml"),
+        embedder=real_embedder,
+        writable=True,
+    )
+    try:
+        report = memex.ingest([str(life)])
+        assert not [f for f in report.failures if "db:" in f.uri or f.uri.endswith(".sqlite")]
+        reads, owner = Reads(memex), memex.policy.principal("owner")
+
+        def rows_in_top_three() -> dict[str, list[str]]:
+            out = {}
+            for question, own in LIFE_PROSE:
+                hits = reads.search(question, principal=owner, k=3)
+                assert any(own in f"{h.source_id} {h.title}" for h in hits), (question, hits)
+                out[question] = [h.source_id for h in hits if h.source_id.startswith("db:")]
+            return out
+
+        assert rows_in_top_three() == {question: [] for question, _ in LIFE_PROSE}
+        for question, answers in LIFE_DATABASE:
+            hits = reads.search(question, principal=owner, k=3)
+            assert answers & {h.source_id for h in hits}, (question, [h.source_id for h in hits])
+        monkeypatch.setattr(search_index, "RECORD_SHARE", 0.0)  # the rule off: rows come back
+        assert sum(bool(rows) for rows in rows_in_top_three().values()) >= 3
+    finally:
+        memex.close()

@@ -26,9 +26,9 @@ from memex.errors import ParseError
 
 # A table of more than this many rows is a log, line items or generated data more often than
 # something a person asks about row by row, and it is what makes an ingest slow: the embedding
-# model reads roughly 20-40 short rows a second on a laptop's CPU (BENCHMARKS.md, "Databases in a
-# life archive"), so 5,000 rows are already a few minutes, and every row is one more passage to
-# compete with the mail and documents in every search. Above it a table is read when asked for.
+# model reads about 30 rows a second on two cores (BENCHMARKS.md, "Databases in a life archive"),
+# so 5,000 rows are already about 3 minutes, and every row is one more passage to compete with
+# the mail and documents in every search. Above it a table is read when asked for.
 MAX_ROWS = 5_000
 COUNT_CAP = 1_000_000  # rows are counted up to this many (a bounded query on any server)
 _ID_NAME = re.compile(r"(_id|Id|ID)$")

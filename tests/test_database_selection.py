@@ -215,7 +215,9 @@ def test_the_plan_without_reading(club, tmp_path):
         "(asked for with -o tables); add a table with -o tables=+NAME, read every table with "
         "-o tables=*, or choose in a declaration file (README: Databases)"
     )
-    (everything,) = plan(str(data_dir("sql_oracle_hr") / "hr.sqlite"))
+    hr = data_dir("sql_oracle_hr") / "hr.sqlite"
+    assert DatabaseConnector(str(hr)).count() == len(list(DatabaseConnector(str(hr)).load())) == 396
+    (everything,) = plan(str(hr))
     assert everything.line() == (
         "hr.sqlite: reading all 7 tables (216 rows): countries (25), departments (27), employees (107), "
         "job_history (10), jobs (19), locations (23), regions (5)"

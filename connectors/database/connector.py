@@ -43,7 +43,7 @@ from connectors.database.declaration import Declaration, default_declaration, is
 from connectors.database.links import fold
 from connectors.database.reader import TableReader
 from connectors.database.schema import Schema, TablePlan, check_declaration, plan_table
-from connectors.database.selection import Plan, Selection, choose
+from connectors.database.selection import Plan, Selection, choose, count_rows
 from memex.connector import Connector
 from memex.documents import SourceDocument
 from memex.errors import ParseError
@@ -89,10 +89,19 @@ class DatabaseConnector(Connector):
             return [plan for _, _, plan, _ in planned]
 
     def count(self) -> int | None:
-        """The rows that will be read (about the documents: rows, and restricted values of their
-        own), for progress; None where the databases cannot be planned (load says why)."""
+        """The documents `load` will yield (rows, and the restricted values that are documents of
+        their own), for progress with a total; None where the databases cannot be planned (load
+        then says why)."""
         try:
-            return sum(plan.rows for plan in self.plans())
+            with self._planned() as planned:
+                total = 0
+                for database, declaration, plan, tables in planned:
+                    total += plan.rows
+                    schema = Schema(database, declaration.schema)
+                    for table in tables:
+                        if table.separate and table.query is None:
+                            total += count_rows(schema, table.table, table.separate)
+                return total
         except (ParseError, OSError, ValueError):
             return None
 

@@ -153,16 +153,19 @@ def is_link_table(info: TableInfo) -> bool:
     return len(pointers) >= 2
 
 
-def count_rows(schema: Schema, table: str) -> int:
-    """Rows in `table`, counted up to COUNT_CAP + 1 (so a huge table costs a bounded scan)."""
-    from sqlalchemy import func, literal, select
+def count_rows(schema: Schema, table: str, columns: tuple[str, ...] = ()) -> int:
+    """Rows in `table`, counted up to COUNT_CAP + 1 (so a huge table costs a bounded scan); with
+    `columns`, the values (not NULL) in those columns of those rows instead."""
+    from sqlalchemy import column, func, literal, select
     from sqlalchemy import table as table_clause
 
-    source = table_clause(table, schema=schema.schema)
-    limited = select(literal(1)).select_from(source).limit(COUNT_CAP + 1).subquery()
+    source = table_clause(table, *map(column, columns), schema=schema.schema)
+    picked = [source.c[c] for c in columns] or [literal(1)]
+    limited = select(*picked).select_from(source).limit(COUNT_CAP + 1).subquery()
+    counts = [func.count(limited.c[c]) for c in columns] or [func.count()]
     try:
         with schema.database.engine.connect() as connection:
-            return int(connection.execute(select(func.count()).select_from(limited)).scalar_one())
+            return sum(int(n) for n in connection.execute(select(*counts).select_from(limited)).one())
     except Exception as exc:
         raise schema.database.error(f"cannot count the rows of {table}", exc) from None
 

@@ -208,13 +208,21 @@ def stored(page) -> dict:
 
 
 def wait_for_turns(page, count: int) -> None:
-    """`count` turns, the last one answered (its sources listed)."""
-    page.wait_for_function(
-        "n => document.querySelectorAll('#turns .turn').length === n && "
-        "document.querySelector('#turns .turn:last-child .sources li') !== null && "
-        "!document.getElementById('ask-button').disabled",
-        arg=count,
-    )
+    """`count` turns, the last one answered (its sources listed). On a machine busy with other
+    work this may take a while; if it never comes, the failure shows what the page holds."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            "n => document.querySelectorAll('#turns .turn').length === n && "
+            "document.querySelector('#turns .turn:last-child .sources li') !== null && "
+            "!document.getElementById('ask-button').disabled",
+            arg=count,
+            timeout=90_000,
+        )
+    except PlaywrightTimeout:
+        shown = page.eval_on_selector_all("#turns .turn", "ts => ts.map(t => t.textContent)")
+        raise AssertionError(f"{count} answered turn(s) never came; the page shows: {shown}") from None
 
 
 def tab_to(page, selector: str, *, back: bool = False, limit: int = 40) -> dict:

@@ -281,10 +281,12 @@ class Ingestor:
                 if stop is not None and stop.is_set():
                     report.stopped = True
                     break
-                if first.get(doc.source_id, doc.uri) != doc.uri:
+                if doc.source_id in first:
                     # One source in two files in one run (a message saved as .eml and as .msg):
-                    # the first found in walk order is kept, so a re-run is a no-op.
-                    report.duplicates.append((doc.uri, first[doc.source_id]))
+                    # the first found in walk order is kept, so a re-run is a no-op. The same
+                    # file met twice (through a link and where it lies) is simply read once.
+                    if first[doc.source_id] != doc.uri:
+                        report.duplicates.append((doc.uri, first[doc.source_id]))
                     progress.advance(stage)
                     continue
                 first[doc.source_id] = doc.uri

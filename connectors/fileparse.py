@@ -373,7 +373,12 @@ def _read_pdf(path: Path) -> list[Element]:
     # Pages without a text layer (scanned) are read by OCR; the others keep their text layer.
     scanned = sorted(set(range(1, pages + 1)) - {e.page for e in out})
     if scanned and (out == [] or ocr.available()):
-        out = sorted(out + ocr.pdf_pages(path, scanned), key=lambda e: e.page or 0)
+        try:
+            out = sorted(out + ocr.pdf_pages(path, scanned), key=lambda e: e.page or 0)
+        except ParseError:
+            if not out:
+                raise
+            # OCR could not read the scanned pages (memory, a broken image): the text layer stays
     return out
 
 

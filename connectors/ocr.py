@@ -96,13 +96,13 @@ def image_text(path: Path) -> list[str]:
     return picture_text(picture)
 
 
-def picture_text(picture: Any) -> list[str]:
+def picture_text(picture: Any, engine: Any = None) -> list[str]:
     """The lines of text in a decoded RGB picture (PIL), read with confidence."""
     import numpy as np
 
     if max(picture.size) > MAX_SIDE:
         picture.thumbnail((MAX_SIDE, MAX_SIDE))
-    engine = _engine()
+    engine = engine or _engine()
     try:
         result = engine(np.asarray(picture))
     except Exception as exc:  # onnxruntime's errors carry a traceback: keep its last line
@@ -122,7 +122,7 @@ def pdf_pages(path: Path, numbers: list[int]) -> list[Element]:
         raise UnsupportedFormat(f"no text layer (a scanned document?); reading scans {NEEDS_EXTRA}")
     import pypdfium2
 
-    out = []
+    out, engine = [], _engine()
     try:
         document = pypdfium2.PdfDocument(str(path))
     except pypdfium2.PdfiumError as exc:
@@ -135,7 +135,7 @@ def pdf_pages(path: Path, numbers: list[int]) -> list[Element]:
             if width * height * scale * scale > MAX_PIXELS:
                 scale = (MAX_PIXELS / max(1.0, width * height)) ** 0.5
             picture = page.render(scale=scale).to_pil().convert("RGB")
-            lines = picture_text(picture)
+            lines = picture_text(picture, engine)
             if lines:
                 out.append(Element(text="\n".join(lines), page=number))
     finally:
@@ -143,21 +143,18 @@ def pdf_pages(path: Path, numbers: list[int]) -> list[Element]:
     return out
 
 
-_ENGINE: Any = None
-
-
 def _engine() -> Any:
-    global _ENGINE
-    if _ENGINE is None:
-        try:
-            from rapidocr import RapidOCR
-        except ImportError:
-            raise UnsupportedFormat(f"reading text in images {NEEDS_EXTRA}") from None
-        # rapidocr logs each model it loads and each empty page; only its errors matter here
-        logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-        _ENGINE = RapidOCR()
-        logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-    return _ENGINE
+    """rapidocr's engine, made for each picture or PDF (about half a second) and let go after
+    it, so that a long-lived parse worker stays within its address-space limit."""
+    try:
+        from rapidocr import RapidOCR
+    except ImportError:
+        raise UnsupportedFormat(f"reading text in images {NEEDS_EXTRA}") from None
+    # rapidocr logs each model it loads and each empty page; only its errors matter here
+    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+    engine = RapidOCR()
+    logging.getLogger("RapidOCR").setLevel(logging.ERROR)
+    return engine
 
 
 def short(exc: BaseException) -> str:

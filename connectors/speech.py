@@ -158,22 +158,18 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
-_MODEL: Any = None
-
-
 def _model() -> Any:
-    global _MODEL
-    if _MODEL is None:
-        try:
-            from faster_whisper import WhisperModel
-        except ImportError:
-            raise UnsupportedFormat(f"recordings {NEEDS_EXTRA}") from None
-        folder = model_dir()
-        if folder is None:
-            raise UnsupportedFormat(f"no Whisper model is installed; {NEEDS_EXTRA}")
-        threads = max(1, min(4, os.cpu_count() or 1))
-        _MODEL = WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=threads)
-    return _MODEL
+    """The Whisper model, loaded for each recording (half a second) and let go after it: a
+    parse worker that kept it and the OCR models would outgrow its address-space limit."""
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError:
+        raise UnsupportedFormat(f"recordings {NEEDS_EXTRA}") from None
+    folder = model_dir()
+    if folder is None:
+        raise UnsupportedFormat(f"no Whisper model is installed; {NEEDS_EXTRA}")
+    threads = max(1, min(4, os.cpu_count() or 1))
+    return WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=threads)
 
 
 def _av() -> Any:

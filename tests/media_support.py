@@ -49,7 +49,8 @@ def transcode(wav: Path, target: Path, *, picture: Path | None = None, created: 
         if created:
             out.metadata["creation_time"] = created
         sound = out.add_stream(codec, rate=48000 if codec == "libopus" else 44100)
-        sound.bit_rate = 32_000  # a voice memo's rate: small files, clear speech
+        if codec == "libopus":
+            sound.bit_rate = 32_000  # a voice memo's rate: small files, clear speech with Opus
         if picture is not None:
             image = Image.open(picture).convert("RGB")
             video = out.add_stream("libx264" if "libx264" in av.codecs_available else "mpeg4", rate=1)

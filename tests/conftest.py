@@ -61,11 +61,22 @@ def memex_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+# The example's voice memo and whiteboard photo cost about 10 s of speech and text recognition
+# per ingest: tests that are not about media copy the archive without them (tests/test_media.py,
+# the README demo and the newcomer test read them).
+EXAMPLE_MEDIA = frozenset({"voice-memo-2026-03-12.ogg", "whiteboard-2026-03-12.jpg"})
+
+
+def without_media(folder, names) -> list[str]:
+    """For shutil.copytree(..., ignore=without_media): the example archive less its media."""
+    return [name for name in names if name in EXAMPLE_MEDIA]
+
+
 @pytest.fixture
 def kestrel(tmp_path) -> Path:
-    """A private copy of the example archive (tests may change it)."""
+    """A private copy of the example archive (tests may change it), without its media files."""
     target = tmp_path / "archive" / "kestrel"
-    shutil.copytree(EXAMPLES, target)
+    shutil.copytree(EXAMPLES, target, ignore=without_media)
     return target
 
 

@@ -43,7 +43,7 @@ from typer.testing import CliRunner
 from memex.api.conversing import WITHHELD
 from memex.daemon import process as daemon_process
 from memex.errors import MemexError
-from tests.conftest import EXAMPLES, POLICIES
+from tests.conftest import EXAMPLES, POLICIES, without_media
 from tests.service_support import bearer, live_server, make_service
 
 ADMIN = "root-admin"  # who the OS account running the tests is (os_users: ["*"])
@@ -427,7 +427,7 @@ def world(tmp_path_factory) -> World:
     base = tmp_path_factory.mktemp("conversation-access")
     archive = base / "archive" / "kestrel"
     for folder in FOLDERS:
-        shutil.copytree(EXAMPLES / folder, archive / folder)
+        shutil.copytree(EXAMPLES / folder, archive / folder, ignore=without_media)
     home = base / "home"
     home.mkdir()
     policy = home / "policy.yaml"
@@ -659,7 +659,7 @@ def test_a_follow_up_rewritten_from_a_withheld_turn_is_withheld_with_it(tmp_path
 
     archive = tmp_path / "archive" / "kestrel"
     for folder in ("engineering", "mail"):
-        shutil.copytree(EXAMPLES / folder, archive / folder)
+        shutil.copytree(EXAMPLES / folder, archive / folder, ignore=without_media)
     fake_memex.ingest([str(archive)])
     reads = Reads(fake_memex)
     alice = fake_memex.policy.principal("alice")

@@ -37,7 +37,7 @@ from typer.testing import CliRunner
 
 from memex.daemon import process as daemon_process
 from memex.errors import MemexError
-from tests.conftest import EXAMPLES, POLICIES, memex_with_fakes
+from tests.conftest import EXAMPLES, POLICIES, memex_with_fakes, without_media
 from tests.service_support import bearer, live_server, make_service
 
 COMPANY = POLICIES / "company.yaml"
@@ -338,7 +338,7 @@ def table(tmp_path_factory) -> Table:
 
     base = tmp_path_factory.mktemp("parity")
     archive = base / "archive" / "kestrel"
-    shutil.copytree(EXAMPLES, archive)
+    shutil.copytree(EXAMPLES, archive, ignore=without_media)
     shutil.rmtree(archive / "public")  # vic (public only) reads nothing
     home = base / "home"
     writer = memex_with_fakes(home, "company.yaml")

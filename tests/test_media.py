@@ -4,6 +4,7 @@ or hostile media is refused with its reason while the run goes on."""
 
 from __future__ import annotations
 
+import shutil
 import struct
 import sys
 import zlib
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import memex_with_fakes
+from tests.conftest import EXAMPLES, memex_with_fakes
 from tests.media_support import BOARD, MEMO, media_extra, picture, speak, transcode, word_error_rate
 
 MAX_WER = 0.2  # espeak-ng's robotic voice through Whisper tiny.en: measured 0.04-0.08
@@ -197,9 +198,13 @@ def _png_header(width: int, height: int) -> bytes:
 
 
 @pytest.fixture
-def engineering(fake_memex, kestrel):
+def engineering(fake_memex, tmp_path):
+    """The example company's engineering folder, media included (the `kestrel` fixture leaves
+    the media out, to keep other tests fast)."""
     media_extra()
-    report = fake_memex.ingest([str(kestrel / "engineering")])
+    folder = tmp_path / "archive" / "kestrel" / "engineering"
+    shutil.copytree(EXAMPLES / "engineering", folder)
+    report = fake_memex.ingest([str(folder)])
     assert report.failures == []
     names = sorted(Path(u).name for u in report.indexed)
     assert names == [

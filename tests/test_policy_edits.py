@@ -25,7 +25,7 @@ from memex.models.embeddings import HashingEmbedder
 from memex.models.llm import FakeModel
 from memex.service.app import create_app
 from memex.store.labelling import LABELLED_UNDER
-from tests.conftest import EXAMPLES, POLICIES
+from tests.conftest import EXAMPLES, POLICIES, without_media
 from tests.service_support import make_service
 
 HANDBOOK_HR_ONLY = """\
@@ -55,7 +55,7 @@ def loosen(policy: Path) -> None:
 def archive(tmp_path) -> Path:
     root = tmp_path / "archive" / "kestrel"
     for folder in ("handbook", "engineering", "hr"):
-        shutil.copytree(EXAMPLES / folder, root / folder)
+        shutil.copytree(EXAMPLES / folder, root / folder, ignore=without_media)
     return root
 
 

@@ -23,7 +23,7 @@ from memex.config import Paths
 from memex.models.embeddings import HashingEmbedder
 from memex.models.llm import FakeModel
 from memex.service.app import create_app
-from tests.conftest import EXAMPLES, POLICIES
+from tests.conftest import EXAMPLES, POLICIES, without_media
 from tests.service_support import make_service, parse_sse
 
 FOLDERS = ("public", "handbook", "engineering", "finance", "hr", "sales", "board")
@@ -77,7 +77,7 @@ def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("matrix")
     archive = root / "archive" / "kestrel"
     for folder in FOLDERS:
-        shutil.copytree(EXAMPLES / folder, archive / folder)
+        shutil.copytree(EXAMPLES / folder, archive / folder, ignore=without_media)
     policy = load_policy(POLICIES / "company.yaml")
     memex = Memex(
         Paths(root / "home"), policy=policy, embedder=HashingEmbedder(), model=FakeModel(), writable=True

@@ -23,7 +23,7 @@ from memex.config import Paths, Settings
 from memex.models.embeddings import HashingEmbedder
 from memex.models.llm import FakeModel, OpenAICompatibleModel, default_model_path
 from memex.service.app import create_app
-from tests.conftest import EXAMPLES, ROOT
+from tests.conftest import EXAMPLES, ROOT, without_media
 from tests.service_support import bearer, free_port, make_service, parse_sse
 
 BIN = Path(sys.executable).parent
@@ -107,7 +107,7 @@ def _start_llama(port: int, log_path: Path) -> subprocess.Popen:
 def archive(tmp_path):
     root = tmp_path / "archive" / "kestrel"
     shutil.copytree(EXAMPLES / "handbook", root / "handbook")
-    shutil.copytree(EXAMPLES / "engineering", root / "engineering")
+    shutil.copytree(EXAMPLES / "engineering", root / "engineering", ignore=without_media)
     (root / "hr").mkdir()
     shutil.copy(EXAMPLES / "hr" / "parental-leave-policy.md", root / "hr")
     return root

@@ -49,9 +49,14 @@ class FilesConnector(Connector):
         return os.path.exists(target)
 
     def load(self) -> Iterator[SourceDocument]:
-        """Every document under the target. A source met twice (the same message saved in two
-        files) comes out twice: ingest keeps the first and reports the other as its duplicate."""
-        yield from self._documents()
+        """Every document under the target. The same file met twice (through a link and where
+        it lies) comes out once; one source in two files (a message saved as .eml and as .msg)
+        comes out twice, and ingest keeps the first and reports the other as its duplicate."""
+        seen: set[tuple[str, str]] = set()
+        for doc in self._documents():
+            if (doc.source_id, doc.uri) not in seen:
+                seen.add((doc.source_id, doc.uri))
+                yield doc
 
     def count(self) -> int | None:
         """The files to read (one walk of names, no file opened): a file another connector reads

@@ -6,6 +6,7 @@ text changed; a source that fails is reported with its reason and the run goes o
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -276,17 +277,16 @@ class Ingestor:
                 handle(waiting.pop(key), parsed, pool.take_warnings(key))
 
         first: dict[str, str] = {}  # source id -> the uri it was read from in this run
+        keys = itertools.count()
         try:
             for doc in documents:
                 if stop is not None and stop.is_set():
                     report.stopped = True
                     break
-                if doc.source_id in first:
+                if first.get(doc.source_id, doc.uri) != doc.uri:
                     # One source in two files in one run (a message saved as .eml and as .msg):
-                    # the first found in walk order is kept, so a re-run is a no-op. The same
-                    # file met twice (through a link and where it lies) is simply read once.
-                    if first[doc.source_id] != doc.uri:
-                        report.duplicates.append((doc.uri, first[doc.source_id]))
+                    # the first found in walk order is kept, so a re-run is a no-op.
+                    report.duplicates.append((doc.uri, first[doc.source_id]))
                     progress.advance(stage)
                     continue
                 first[doc.source_id] = doc.uri
@@ -295,7 +295,7 @@ class Ingestor:
                 if candidate is None:
                     progress.advance(stage)
                 elif candidate.doc.isolated and candidate.doc.parse:
-                    key = len(seen)
+                    key = next(keys)
                     waiting[key] = candidate
                     pool.submit(key, candidate.doc.parse)
                     while pool.pending > lookahead:

@@ -33,7 +33,7 @@ from connectors.records import lines, record_document
 from connectors.spoken import spoken_day
 from memex.connector import Connector, isolated
 from memex.documents import Element, SourceDocument, failing_document
-from memex.errors import ParseError, UnsupportedFormat
+from memex.errors import ParseError
 
 AUDIO = frozenset(
     {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".wma", ".aiff", ".aif", ".ape", ".wv", ".wav"}
@@ -173,20 +173,14 @@ def picture_elements(path: Path, facts: tuple[Element, ...]) -> list[Element]:
 def _skipped(path: Path, attributes: dict[str, Any], reason: str) -> SourceDocument:
     """A file memex could read with an optional extra: reported as unsupported, with the command."""
     posix = path.as_posix()
-    return SourceDocument(
+    return failing_document(
         source_id=f"file:{posix}",
         uri=posix,
-        title=path.name,
         connector="media",
         attributes=attributes,
-        read_bytes=reason.encode,
-        parse=partial(_unsupported, reason),
-        isolated=False,
+        reason=reason,
+        unsupported=True,
     )
-
-
-def _unsupported(reason: str) -> list[Element]:
-    raise UnsupportedFormat(reason)
 
 
 # --- music ------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from functools import partial
 from typing import Any
 
 from memex.access import Access
-from memex.errors import ParseError
+from memex.errors import ParseError, UnsupportedFormat
 
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024  # config.toml max_file_mb
 _READ_BLOCK = 1024 * 1024
@@ -153,10 +153,13 @@ def failing_document(
     title: str | None = None,
     acl: frozenset[str] | None = None,
     fingerprint: str | None = None,
+    unsupported: bool = False,
 ) -> SourceDocument:
     """A stand-in for a source that cannot be read: ingest reports `reason` against `uri` and
     goes on. It carries the attributes the source would have had, so the policy's rules for it
-    apply (and the report is labelled like the source). The one builder every connector uses."""
+    apply (and the report is labelled like the source). `unsupported`: reported as a kind of
+    file memex does not read here (e.g. without an optional extra), not as a broken one. The one
+    builder every connector uses."""
     return SourceDocument(
         source_id=source_id,
         uri=uri,
@@ -164,7 +167,7 @@ def failing_document(
         connector=connector,
         attributes=dict(attributes),
         read_bytes=reason.encode,
-        parse=partial(_fail, reason),
+        parse=partial(_unsupported if unsupported else _fail, reason),
         acl=acl,
         fingerprint=fingerprint,
         isolated=False,
@@ -173,3 +176,7 @@ def failing_document(
 
 def _fail(reason: str) -> list[Element]:
     raise ParseError(reason)
+
+
+def _unsupported(reason: str) -> list[Element]:
+    raise UnsupportedFormat(reason)

@@ -88,6 +88,7 @@ def watch(
 
 
 def _hand_over(paths, folders: list[str], as_json: bool) -> None:
+    from memex.daemon import process as daemon_process
     from memex.daemon import rpc
 
     absolute = [os.path.abspath(os.path.expanduser(f)) for f in folders]
@@ -101,13 +102,10 @@ def _hand_over(paths, folders: list[str], as_json: bool) -> None:
         _emit(result)
     else:
         for folder in result["folders"]:
-            typer.echo(f"memex in the background (pid {_pid(paths)}) watches {folder}; it keeps it indexed.")
-
-
-def _pid(paths) -> int | None:
-    from memex.daemon import process as daemon_process
-
-    return daemon_process.running_pid(paths)
+            typer.echo(
+                f"memex in the background (pid {daemon_process.running_pid(paths)}) watches {folder}; "
+                f"it keeps it indexed."
+            )
 
 
 def _unwatch(paths, folders: list[str], as_json: bool) -> None:

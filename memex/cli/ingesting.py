@@ -13,11 +13,10 @@ import typer
 
 from memex.cli.context import open_memex, state
 from memex.cli.output import emit
+from memex.daemon.client import STOPPING, ingest_through_daemon
 from memex.errors import MemexError
 from memex.ingest.progress import RichProgress
 from memex.ingest.report import IngestReport
-
-STOPPING = "stopping after the document being read; what was read is kept (Ctrl-C again to leave now)"
 
 
 def ingest_in_daemon(
@@ -25,8 +24,6 @@ def ingest_in_daemon(
 ) -> IngestReport | None:
     """The report of the ingest memex in the background ran (started unless --no-daemon; one
     that runs takes it either way, as it owns the store), or None if none can take it."""
-    from memex.daemon.client import ingest_through_daemon
-
     with RichProgress(enabled=not as_json) as progress:
         result = ingest_through_daemon(
             targets,

@@ -16,6 +16,7 @@ from memex.daemon import rpc
 from memex.errors import MemexError
 
 Note = Callable[[str], None]
+STOPPING = "stopping after the document being read; what was read is kept (Ctrl-C again to leave now)"
 
 
 def ensure_running(*, policy: Path | None, on_note: Note | None = None, start: bool = True) -> bool:
@@ -158,9 +159,7 @@ def ingest_through_daemon(
                 if interrupted or job is None:
                     raise
                 interrupted = True
-                on_note(
-                    "stopping after the document being read; what was read is kept (Ctrl-C again to leave now)"
-                )
+                on_note(STOPPING)
                 rpc.call(paths.socket, "cancel-ingest", {"job": job})
                 continue
             if line is None:

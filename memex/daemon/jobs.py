@@ -40,9 +40,9 @@ class RelayProgress:
     """The ingest's progress as frames on the asker's socket ({"progress": {...}}). A frame that
     cannot be sent (the terminal closed) stops the job between documents."""
 
-    def __init__(self, send: Send, stop: threading.Event | None = None) -> None:
+    def __init__(self, send: Send, stop: threading.Event) -> None:
         self._send = send
-        self.stop = stop or threading.Event()
+        self.stop = stop
         self._pending: dict[str, int] = {}
         self._last = 0.0
         self._lock = threading.Lock()

@@ -5,7 +5,6 @@ kernel vouches for), its own status, watching folders, and ingests handed over b
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 from memex.api import commands
@@ -13,8 +12,6 @@ from memex.daemon.rpc import Peer, Send
 from memex.errors import MemexError
 
 Watcher = Any  # memex.daemon.watcher.Watcher, which calls in here (named, not imported: no cycle)
-
-JOB_POLL_SECONDS = 0.5
 
 
 def answer(watcher: Watcher, request: dict[str, Any], peer: Peer, send: Send) -> Any:
@@ -78,8 +75,7 @@ def _ingest(watcher: Watcher, params: dict[str, Any], peer: Peer, send: Send) ->
     asker's first frame is the job's id (to stop it with `cancel-ingest`)."""
     job = watcher.jobs.submit(params, uid=peer.uid, send=send)
     send({"job": job.id})
-    while not job.done.wait(JOB_POLL_SECONDS):
-        watcher.last_used = time.monotonic()  # a long ingest is use, not idleness
+    job.done.wait()  # meanwhile the request counts as use: no idle stop
     if job.error is not None:
         if isinstance(job.error, MemexError):
             raise job.error

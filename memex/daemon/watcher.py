@@ -147,7 +147,7 @@ class Watcher:
                 self._keep_labels_current()
                 self._reconcile_due()
                 while not self.stopping.is_set() and self.jobs.run_next(self._run_job):
-                    self.last_used = time.monotonic()
+                    pass
                 if self.stopping.is_set():
                     break
                 if self._idle_for_too_long():
@@ -418,7 +418,9 @@ class Watcher:
 
 
 class _Progress:
-    """Ingest's progress, for the status line."""
+    """Ingest's progress, for the status line (which shows the phase, not totals)."""
+
+    shows_totals = False
 
     def __init__(self, service: Watcher) -> None:
         self.service = service

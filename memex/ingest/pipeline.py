@@ -222,7 +222,8 @@ class Ingestor:
             retry_failed,
             pool,
             stop=stop,
-            total=connector.count(),
+            # Counting ahead walks the target once more: only for a bar someone watches.
+            total=connector.count() if getattr(progress, "shows_totals", True) else None,
         )
         if error is not None:
             report.failures.append(Failure(target, f"stopped reading: {error}", "failed"))

@@ -18,6 +18,7 @@ from rich.progress import (
 class RichProgress:
     def __init__(self, *, enabled: bool = True) -> None:
         self.enabled = enabled
+        self.shows_totals = enabled
         self._progress: Progress | None = None
         self._tasks: dict[str, int] = {}
 

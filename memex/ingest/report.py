@@ -10,7 +10,8 @@ from typing import Any, Protocol
 class Progress(Protocol):
     """One bar per phase ("reading FOLDER", "embedding"): `begin` starts a phase with its total
     (None while unknown), `grow` adds to a phase's total as more work is found (the embedding
-    queue grows batch by batch), `advance` counts work done."""
+    queue grows batch by batch), `advance` counts work done. A progress with `shows_totals =
+    False` is not given totals that cost a walk to count."""
 
     def begin(self, stage: str, total: int | None) -> None: ...
     def advance(self, stage: str, n: int = 1) -> None: ...
@@ -25,6 +26,8 @@ class StopSignal(Protocol):
 
 class Silent:
     """Progress that nobody watches."""
+
+    shows_totals = False  # no need to count ahead (memex.connector.Connector.count)
 
     def begin(self, stage: str, total: int | None) -> None:
         pass

@@ -23,7 +23,7 @@ from memex import config
 from memex.daemon import process as daemon_process
 from memex.daemon.rpc import Peer
 from tests.conftest import memex_with_fakes
-from tests.watch_support import Running, wait_until
+from tests.watch_support import Running, stop_daemon, wait_until
 
 MEMEX = str(Path(sys.executable).with_name("memex"))
 
@@ -35,12 +35,7 @@ def home(memex_home, monkeypatch):
     monkeypatch.setenv(daemon_process.TEST_MODELS_ENV, str(memex_home))
     paths = config.Paths(memex_home)
     yield paths
-    pid = daemon_process.running_pid(paths)
-    if pid is not None:
-        try:
-            daemon_process.stop(paths, timeout=30, force=True)
-        except Exception:
-            os.kill(pid, signal.SIGKILL)
+    stop_daemon(paths)
 
 
 def memex(*args: str, env: dict | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
@@ -199,6 +194,9 @@ def test_only_the_daemons_own_account_may_hand_it_an_ingest(memex_home, tmp_path
         running.service.handle(
             {"command": "ingest", "params": {"targets": [str(root)]}}, other, frames.append
         )
+        assert "only the account the memex daemon runs as" in frames[-1]["error"]
+        frames.clear()  # nor stop one (ids are small numbers, easy to guess)
+        running.service.handle({"command": "cancel-ingest", "params": {"job": 1}}, other, frames.append)
         assert "only the account the memex daemon runs as" in frames[-1]["error"]
         own = Peer(1, os.getuid(), os.getgid(), "owner")
         frames.clear()

@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import signal
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +43,7 @@ from memex.daemon import process as daemon_process
 from memex.errors import MemexError
 from tests.conftest import EXAMPLES, POLICIES, without_media
 from tests.service_support import bearer, live_server, make_service
+from tests.watch_support import stop_daemon
 
 ADMIN = "root-admin"  # who the OS account running the tests is (os_users: ["*"])
 FOLDERS = ("handbook", "hr", "engineering", "finance", "mail")
@@ -522,10 +521,7 @@ def world(tmp_path_factory) -> World:
             _run_phase(CliDoor(home, policy), world.phases["daemon"], world, lambda: [])
             assert daemon_process.running_pid(paths) == pid  # it answered; the CLI opened nothing
         finally:
-            try:
-                daemon_process.stop(paths, timeout=30, force=True)
-            except MemexError:
-                os.kill(pid, signal.SIGKILL)
+            stop_daemon(paths)
         assert "Traceback" not in paths.daemon_log.read_text()
     return world
 

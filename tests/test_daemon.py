@@ -22,9 +22,8 @@ from memex import config
 from memex.daemon import process as daemon_process
 from memex.daemon import rpc
 from memex.daemon.rpc import Peer
-from memex.errors import MemexError
 from tests.conftest import POLICIES
-from tests.watch_support import Running, consistent, disk_state, index_state, wait_until
+from tests.watch_support import Running, consistent, disk_state, index_state, stop_daemon, wait_until
 
 COMPANY = POLICIES / "company.yaml"
 SECRETS = {"hr": "zebrafinch", "board": "okapiroad"}  # words only HR and the board files hold
@@ -69,10 +68,7 @@ def daemon(paths, tmp_path):
         assert wait_until(lambda: _status(paths).get("counts", {}).get("reconciles", 0) >= 1, timeout=90)
         yield root, pid
     finally:
-        try:
-            daemon_process.stop(paths, timeout=30, force=True)
-        except MemexError:
-            os.kill(pid, signal.SIGKILL)
+        stop_daemon(paths)
 
 
 def _ledger_counts(paths) -> dict[str, int]:

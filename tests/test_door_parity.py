@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import signal
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +34,9 @@ import pytest
 from typer.testing import CliRunner
 
 from memex.daemon import process as daemon_process
-from memex.errors import MemexError
 from tests.conftest import EXAMPLES, POLICIES, memex_with_fakes, without_media
 from tests.service_support import bearer, live_server, make_service
+from tests.watch_support import stop_daemon
 
 COMPANY = POLICIES / "company.yaml"
 ADMIN = "root-admin"  # who the OS account running the tests is (os_users: ["*"])
@@ -399,10 +397,7 @@ def table(tmp_path_factory) -> Table:
                     _record(table, case, "daemon", cli(case, archive, home))
             assert daemon_process.running_pid(paths) == pid  # it answered; the CLI opened nothing
         finally:
-            try:
-                daemon_process.stop(paths, timeout=30, force=True)
-            except MemexError:
-                os.kill(pid, signal.SIGKILL)
+            stop_daemon(paths)
         assert "Traceback" not in paths.daemon_log.read_text()
     return table
 

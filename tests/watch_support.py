@@ -114,3 +114,20 @@ class Running:
         self.thread.join(30)
         self.reader.close()
         assert not self.thread.is_alive()
+
+
+def stop_daemon(paths) -> None:
+    """Stop the daemon that runs for `paths`' home, if any: cleanly, else with SIGKILL (a test's
+    daemon must not outlive it, whatever the test left it doing)."""
+    import signal
+
+    from memex.daemon import process as daemon_process
+    from memex.errors import MemexError
+
+    pid = daemon_process.running_pid(paths)
+    if pid is None or pid < 0:
+        return
+    try:
+        daemon_process.stop(paths, timeout=30, force=True)
+    except MemexError:
+        os.kill(pid, signal.SIGKILL)

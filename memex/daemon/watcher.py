@@ -207,7 +207,7 @@ class Watcher:
             relabelled = self.memex.keep_labels_current()
         except Exception as exc:  # the loop goes on; the next turn tries again
             log.exception("relabelling after a policy change failed")
-            self._emit("error", kind="relabel", error=str(exc))
+            self._emit("error", message=f"relabelling after a policy change failed: {type(exc).__name__}: {exc}")
             return
         if relabelled:
             self._emit("relabelled", sources=relabelled)

@@ -44,6 +44,10 @@ def migrate(db: sqlite3.Connection, migrations: Sequence[Migration]) -> list[str
         if migration.__name__ in done:
             continue
         with transaction(db):
+            # Another connection (a second thread, a second process) may have applied it since
+            # the read above: asked again under the write lock, it is applied exactly once.
+            if db.execute("SELECT 1 FROM migrations WHERE name = ?", (migration.__name__,)).fetchone():
+                continue
             migration(db)
             db.execute("INSERT INTO migrations VALUES (?, ?)", (migration.__name__, time.time()))
         applied.append(migration.__name__)

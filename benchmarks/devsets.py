@@ -192,7 +192,9 @@ def chat_set(data: Path, rng: random.Random) -> DevSet:
         asked = [
             line
             for line in lines
-            if (m := LINE.match(line)) and "?" in m.group(2) and len(content_words(m.group(2))) >= 4
+            if (m := LINE.match(line))
+            and "?" in m.group(2)
+            and len(content_words(m.group(2))) >= 4
             and "http" not in m.group(2)
         ]
         if asked and sum(bool(LINE.match(line)) for line in lines) >= 3:
@@ -266,14 +268,18 @@ def records_set(data: Path, rng: random.Random, *, per_table: int = 300) -> DevS
         elif roll < 0.75 and usable:
             key, value = rng.choice(usable)
             if len(valued[table, key, value.lower()]) <= 3 and not value.replace(".", "").isdigit():
-                out.ask("fact", f"{_noun(table)} whose {_spoken(key)} is {value}", valued[table, key, value.lower()])
+                out.ask(
+                    "fact",
+                    f"{_noun(table)} whose {_spoken(key)} is {value}",
+                    valued[table, key, value.lower()],
+                )
         elif len(name.split()) in (2, 3) and len(named[table, name.lower()]) <= 3:
             out.ask("name", name, named[table, name.lower()])
     return out
 
 
 def _spoken(field_name: str) -> str:
-    """"UnitPrice" -> "unit price", "first_name" -> "first name"."""
+    """A field name in words: UnitPrice -> unit price, first_name -> first name."""
     return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", field_name).replace("_", " ").lower()
 
 
@@ -294,7 +300,11 @@ def documents_set(data: Path, rng: random.Random) -> DevSet:
     out = DevSet("documents")
     headings: dict[str, set[str]] = defaultdict(set)
     folder = data / "documents_unstructured"
-    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in (".docx", ".epub", ".pptx", ".md", ".html", ".rst", ".org")):
+    for path in sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in (".docx", ".epub", ".pptx", ".md", ".html", ".rst", ".org")
+    ):
         for document in _documents(FilesConnector(str(path), others=connectors)):
             sections: dict[tuple[str, ...], list[str]] = defaultdict(list)
             for element in document.elements():
@@ -339,7 +349,9 @@ def generate(data: Path, out: Path, names: Iterable[str] = BUILDERS) -> dict[str
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=Path("/tmp/memex-devsets"))
     parser.add_argument("--only", action="append", choices=sorted(BUILDERS), help="Only these sets.")

@@ -82,7 +82,7 @@ class Paths:
 class Settings:
     """config.toml; every key is optional."""
 
-    embedding_model: str | None = None  # a sentence-transformers folder; default: bundled MiniLM
+    embedding_model: str | None = None  # "minilm-l6-v2" (default), "minilm-l6-v2-int8" or a folder
     llm_model: str | None = None  # a catalogue name or a GGUF path; default: the best installed
     llm_url: str | None = None  # an OpenAI-compatible server instead of the in-process model
     store_url: str | None = None  # a Chroma server instead of the embedded store

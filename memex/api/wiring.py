@@ -23,7 +23,8 @@ from memex.ingest.plugins import parser_modules
 from memex.ingest.report import IngestReport, Progress, StopSignal
 from memex.ingest.sandbox import Limits, ParserPool, set_limits, set_preload
 from memex.models import catalogue as models
-from memex.models.embeddings import Embedder, SentenceTransformerEmbedder
+from memex.models.choice import configured_embedder
+from memex.models.embeddings import Embedder
 from memex.models.llm import LanguageModel, LlamaCppModel, OpenAICompatibleModel
 from memex.models.process import ModelProcess
 from memex.remote import store_server
@@ -122,7 +123,7 @@ class Memex:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = SentenceTransformerEmbedder(self.settings.embedding_model)
+            self._embedder = configured_embedder(self.settings.embedding_model)
         return self._embedder
 
     @property

@@ -41,6 +41,12 @@ def eval_command(
     model: Optional[str] = typer.Option(
         None, "--model", metavar="NAME|PATH.gguf", help="With --answers: the model that answers."
     ),
+    embedding_model: Optional[str] = typer.Option(
+        None,
+        "--embedding-model",
+        metavar="NAME|FOLDER",
+        help="With a corpus: minilm-l6-v2 (the default), minilm-l6-v2-int8, or a model folder.",
+    ),
     as_user: Optional[str] = AS_USER,
     as_json: bool = JSON,
 ) -> None:
@@ -61,13 +67,13 @@ def eval_command(
     try:
         with RichProgress(enabled=not as_json) as progress:
             if (dataset / "corpus.jsonl").is_file():
-                from memex.models.embeddings import SentenceTransformerEmbedder
+                from memex.models.choice import configured_embedder
 
                 total = len(evaluation.load_questions(dataset, split=split, limit=limit).queries) * len(mode)
                 progress.begin("questions", total)
                 result = evaluation.evaluate_corpus(
                     dataset,
-                    embedder=SentenceTransformerEmbedder(),
+                    embedder=configured_embedder(embedding_model),
                     split=split,
                     limit=limit,
                     modes=mode,

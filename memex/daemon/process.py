@@ -177,7 +177,7 @@ def _folders(
 
 def _models(paths: config.Paths, settings: config.Settings):
     """The embedder (serialised: the writer and the readers share it) and the model."""
-    from memex.models.embeddings import SentenceTransformerEmbedder
+    from memex.models.choice import configured_embedder
 
     value = os.environ.get(TEST_MODELS_ENV)
     fake = bool(value) and os.path.realpath(value) == os.path.realpath(paths.root)
@@ -191,7 +191,7 @@ def _models(paths: config.Paths, settings: config.Settings):
 
         log.warning("TEST MODE (%s): hashing embedder and echoing fake model", TEST_MODELS_ENV)
         return SerialisedEmbedder(HashingEmbedder()), FakeModel()
-    return SerialisedEmbedder(SentenceTransformerEmbedder(settings.embedding_model)), None
+    return SerialisedEmbedder(configured_embedder(settings.embedding_model)), None
 
 
 def _on_signals(service) -> None:

@@ -28,17 +28,20 @@ class Embedder:
         raise NotImplementedError
 
     def embed(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Embed any number of texts in batches; `progress(n)` is called after each batch."""
+        """Embed any number of texts in batches; `progress(n)` is called after each batch. Texts
+        of similar length go in one batch (less padding); rows come back in `texts`' order."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
-            batch = texts[start : start + self.batch_size]
+            rows = order[start : start + self.batch_size]
+            batch = [texts[i] for i in rows]
             vectors = np.asarray(self.embed_batch(batch), dtype=np.float32)
             if vectors.shape != (len(batch), self.dimension):
                 raise ModelError(
                     f"embedding model {self.name} returned shape {vectors.shape}, "
                     f"expected {(len(batch), self.dimension)}"
                 )
-            out[start : start + len(batch)] = _normalise(vectors)
+            out[rows] = _normalise(vectors)
             if progress:
                 progress(len(batch))
         return out

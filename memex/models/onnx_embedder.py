@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -77,14 +77,6 @@ class OnnxInt8Embedder(Embedder):
             self._inputs = {i.name for i in session.get_inputs()}
             self._tokenizer, self._session = tokenizer, session
         return self._session
-
-    def embed(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Batches of texts of similar length (less padding); the rows come back in `texts`' order."""
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        vectors = super().embed([texts[i] for i in order], progress=progress)
-        out = np.empty_like(vectors)
-        out[order] = vectors
-        return out
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         session = self._load()

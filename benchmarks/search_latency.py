@@ -53,9 +53,9 @@ def unfiltered_search(index: Index, query: str, mode: str, k: int = 10) -> None:
     collection.get(ids=[c for c, _ in ranked], include=["documents", "metadatas"])
 
 
-def run(n: int, queries: int, mode: str) -> dict:
+def run(n: int, queries: int, modes: list[str]) -> list[dict]:
+    """One index per corpus size, every mode timed on it."""
     items = canary_corpus.build(n)
-    policy = canary_corpus.policy()
     with tempfile.TemporaryDirectory() as tmp:
         index = Index.open(Path(tmp), embedder=HashingEmbedder(384))
         started = time.perf_counter()
@@ -63,28 +63,34 @@ def run(n: int, queries: int, mode: str) -> dict:
             batch = [i.chunk for i in items[start : start + 2000]]
             index.upsert(batch, index.embedder.embed([c.text for c in batch]))
         build_seconds = time.perf_counter() - started
-        sample = [items[i].query for i in range(0, len(items), max(1, len(items) // queries))][:queries]
-        principals = {}
-        shares = {}
-        for user in canary_corpus.USERS:
-            principal = policy.principal(user)
-            visible = sum(1 for i in items if _allowed(principal, i))
-            shares[user] = visible / len(items)
-            if visible:
-                principals[user] = principal
-        searches = {"(no filter)": lambda q: unfiltered_search(index, q, mode)}
-        for user, principal in principals.items():
-            searches[user] = lambda q, p=principal: index.search(q, principal=p, k=10, mode=mode)
-        for q in sample[:20]:  # warm up every path
-            for search in searches.values():
-                search(q)
-        timings: dict[str, list[float]] = {name: [] for name in searches}
-        for q in sample:  # interleaved, so every path sees the same machine state
-            for name, search in searches.items():
-                t = time.perf_counter()
-                search(q)
-                timings[name].append(time.perf_counter() - t)
+        results = [measure(index, items, queries, mode, build_seconds) for mode in modes]
         index.close()
+    return results
+
+
+def measure(index: Index, items: list, queries: int, mode: str, build_seconds: float) -> dict:
+    policy = canary_corpus.policy()
+    sample = [items[i].query for i in range(0, len(items), max(1, len(items) // queries))][:queries]
+    principals = {}
+    shares = {}
+    for user in canary_corpus.USERS:
+        principal = policy.principal(user)
+        visible = sum(1 for i in items if _allowed(principal, i))
+        shares[user] = visible / len(items)
+        if visible:
+            principals[user] = principal
+    searches = {"(no filter)": lambda q: unfiltered_search(index, q, mode)}
+    for user, principal in principals.items():
+        searches[user] = lambda q, p=principal: index.search(q, principal=p, k=10, mode=mode)
+    for q in sample[:20]:  # warm up every path
+        for search in searches.values():
+            search(q)
+    timings: dict[str, list[float]] = {name: [] for name in searches}
+    for q in sample:  # interleaved, so every path sees the same machine state
+        for name, search in searches.items():
+            t = time.perf_counter()
+            search(q)
+            timings[name].append(time.perf_counter() - t)
     base = statistics.median(timings["(no filter)"])
     rows = []
     for user, values in timings.items():
@@ -100,6 +106,7 @@ def run(n: int, queries: int, mode: str) -> dict:
         )
     return {
         "chunks": len(items),
+        "mode": mode,
         "build_seconds": round(build_seconds, 1),
         "queries": len(sample),
         "rows": rows,
@@ -123,13 +130,14 @@ def main() -> None:
     )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    results = [run(n, args.queries, mode) for n in args.chunks for mode in args.mode]
+    results = [result for n in args.chunks for result in run(n, args.queries, args.mode)]
     if args.json:
         print(json.dumps(results, indent=2))
         return
     for result in results:
         print(
-            f"\n{result['chunks']} chunks (built in {result['build_seconds']} s), {result['queries']} queries, k=10"
+            f"\n{result['mode']}: {result['chunks']} chunks (built in {result['build_seconds']} s), "
+            f"{result['queries']} queries, k=10"
         )
         print(f"{'user':20} {'readable':>9} {'p50 ms':>8} {'p95 ms':>8} {'p50/unfiltered':>15}")
         for row in result["rows"]:

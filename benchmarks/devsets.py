@@ -108,6 +108,25 @@ def gist(text: str, rng: random.Random, *, keep: float = 0.7, most: int = 6) -> 
     return " ".join(picked)
 
 
+def misspelt(text: str, rng: random.Random) -> str | None:
+    """`text` with one of its longer words mistyped (two letters swapped, one dropped or one
+    doubled), as a hurried search box gets it; None if no word is long enough."""
+    words = text.split()
+    long = [n for n, w in enumerate(words) if len(w) >= 5 and w.isalpha()]
+    if not long:
+        return None
+    n = rng.choice(long)
+    word, at = words[n], rng.randrange(1, len(words[n]) - 2)
+    edit = rng.choice(("swap", "drop", "double"))
+    if edit == "swap":
+        word = word[:at] + word[at + 1] + word[at] + word[at + 2 :]
+    elif edit == "drop":
+        word = word[:at] + word[at + 1 :]
+    else:
+        word = word[: at + 1] + word[at:]
+    return " ".join([*words[:n], word, *words[n + 1 :]]) if word != words[n] else None
+
+
 def holders(corpus: dict[str, tuple[str, str]], phrase: str) -> set[str]:
     """The documents that hold `phrase` (ignoring case and spacing)."""
     needle = " ".join(phrase.lower().split())
@@ -150,7 +169,10 @@ def mail_set(data: Path, rng: random.Random) -> DevSet:
                 subjects[SUBJECT_NOISE.sub("", document.title).strip().lower()].add(doc_id)
     for subject, ids in sorted(subjects.items()):
         if len(ids) <= 10 and (query := gist(subject, rng)) is not None:
-            out.ask("gist", query, ids)
+            if rng.random() < 0.3 and (typo := misspelt(query, rng)) is not None:
+                out.ask("typo", typo, ids)
+            else:
+                out.ask("gist", query, ids)
     for doc_id in _sample(sorted(out.corpus), rng, 150):
         body = "\n".join(out.corpus[doc_id][1].splitlines()[3:])  # past From/Date/Subject
         if (phrase := fragment(body, rng, rng.choice((5, 7)))) is not None:
@@ -211,7 +233,10 @@ def chat_set(data: Path, rng: random.Random) -> DevSet:
         elif (line := max(said.splitlines(), key=lambda x: rng.random() * len(content_words(x)))) and (
             len(content_words(line)) >= 5 and (query := gist(line, rng, keep=0.6))
         ):
-            out.ask("gist", query, {doc_id})
+            if rng.random() < 0.3 and (typo := misspelt(query, rng)) is not None:
+                out.ask("typo", typo, {doc_id})
+            else:
+                out.ask("gist", query, {doc_id})
     return out
 
 
@@ -274,7 +299,10 @@ def records_set(data: Path, rng: random.Random, *, per_table: int = 300) -> DevS
                     valued[table, key, value.lower()],
                 )
         elif len(name.split()) in (2, 3) and len(named[table, name.lower()]) <= 3:
-            out.ask("name", name, named[table, name.lower()])
+            if rng.random() < 0.4 and (typo := misspelt(name, rng)) is not None:
+                out.ask("typo", typo, named[table, name.lower()])
+            else:
+                out.ask("name", name, named[table, name.lower()])
     return out
 
 
@@ -290,8 +318,9 @@ def _noun(table: str) -> str:
 # -- documents -----------------------------------------------------------------------------------
 def documents_set(data: Path, rng: random.Random) -> DevSet:
     """The sections of the long documents in documents_unstructured (a handbook, a book, slides)
-    as memex's files connector parses them, plus every other document whole. Questions: a
-    heading's gist (relevant: the sections under that heading) and a phrase from a section."""
+    as memex's files connector parses them, plus every other document whole, each under its
+    document's title. Questions: what a section is about, in the words of its heading (which the
+    corpus leaves out; relevant: the sections under that heading), and a phrase from a section."""
     from connectors.builtin import register_connectors
     from connectors.files import FilesConnector
 
@@ -315,12 +344,12 @@ def documents_set(data: Path, rng: random.Random) -> DevSet:
                 if len(text) < 40:
                     continue
                 doc_id = f"{path.name}#{number}"
-                heading = section[-1] if section else document.title
-                out.corpus[doc_id] = (heading, text)
-                headings[heading.lower()].add(doc_id)
+                out.corpus[doc_id] = (document.title, text)  # the heading is the question
+                if section:
+                    headings[section[-1].lower()].add(doc_id)
     for heading, ids in sorted(headings.items()):
         if len(ids) <= 3 and (query := gist(heading, rng, keep=0.8)) is not None:
-            out.ask("gist", query, ids)
+            out.ask("topic", query, ids)
     for doc_id in _sample(sorted(out.corpus), rng, 200):
         if (phrase := fragment(out.corpus[doc_id][1], rng, rng.choice((4, 6, 8)))) is not None:
             out.ask("fragment", phrase, holders(out.corpus, phrase))

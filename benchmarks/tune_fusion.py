@@ -1,16 +1,24 @@
-"""Choose fusion parameters by measurement on a BEIR set (default: SciFact test).
+"""Choose fusion by measurement on several BEIR sets: SciFact and the development sets that
+benchmarks/devsets.py generates from ../shared/data.
 
-    python benchmarks/tune_fusion.py [--dataset ../shared/data/beir_scifact] [--home /tmp/scifact-home]
+    python benchmarks/devsets.py --out /tmp/memex-devsets
+    python benchmarks/tune_fusion.py [--sets /tmp/memex-devsets] [--scifact ../shared/data/beir_scifact]
+                                     [--cache /tmp/memex-fusion] [--kinds]
 
-Builds (once; reused from --home) an index of the corpus through the real pipeline with the default
-embedding model, fetches each question's dense and lexical candidate lists once, then scores fusion
-variants offline: reciprocal rank fusion with several k and weights, at chunk level and at document
-level, and a convex combination of normalised scores.
+For each set it builds (once; reused from --cache) an index of the corpus through the real pipeline
+with the default embedding model, and fetches each question's dense, lexical and phrase candidate
+lists once, as `Index.search` fetches them for `memex eval` (k = 200, so 800 candidates a list;
+cached as JSON). Then it scores fusions offline from those lists, by documents in the order of their
+best chunk as `memex eval` ranks them: dense only, lexical only, the fixed-weight fusion that
+shipped first, the adaptive fusion that ships now (memex.index.fusion), and a few known methods.
+`--kinds` adds one row per kind of question of the development sets.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,145 +26,175 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from memex.access.policyfile import parse_policy  # noqa: E402
-from memex.api.wiring import Memex  # noqa: E402
-from memex.config import Paths  # noqa: E402
-from memex.eval.retrieval import EVAL_POLICY, load_questions, score  # noqa: E402
-from memex.index import NO_NARROWING  # noqa: E402
-from memex.models.embeddings import SentenceTransformerEmbedder  # noqa: E402
+from memex.eval.retrieval import QuestionSet, load_questions, score  # noqa: E402
+from memex.index import fusion  # noqa: E402
 
 Ranking = Sequence[tuple[str, float]]
+Lists = tuple[Ranking, Ranking, Ranking]  # dense, lexical, phrase
+EVAL_K = 200  # memex eval asks the index for 2 x 100 hits
+DEPTH = max(EVAL_K * 4, 40)  # and Index.search then fetches this many candidates a list
 
 
-def candidates(memex: Memex, query: str, principal, depth: int) -> tuple[Ranking, Ranking, dict[str, str]]:
-    index = memex.index
-    visible = index._visible_classes(principal, NO_NARROWING)
-    dense = index._vectors.query(
-        index.embedder.embed_query(query),
-        wanted=depth,
-        visible=visible,
-        classes=index._lexical.classes(),
-        counts=index._lexical.class_counts(),
-        classes_of=index._lexical.classes_of,
-    )
-    lexical = index._lexical.search(query, visible, NO_NARROWING.sql_where(), depth)
-    ids = list({c for c, _ in dense} | {c for c, _ in lexical})
-    docs = {}
-    for start in range(0, len(ids), 500):
-        for chunk_id, (_, meta) in index._vectors.fetch(ids[start : start + 500]).items():
-            docs[chunk_id] = meta["source_id"].removeprefix("beir:")
-    return dense, lexical, docs
+def fetch(dataset: Path, cache: Path) -> dict[str, dict]:
+    """Each question's candidate lists and the documents of their chunks (cached under `cache`)."""
+    corpus, asked = (_digest(dataset / name) for name in ("corpus.jsonl", "queries.jsonl"))
+    saved = cache / f"{dataset.name}-{corpus}-{asked}.candidates.json"
+    if saved.is_file():
+        return json.loads(saved.read_text())
+    from memex.access.policyfile import parse_policy
+    from memex.api.wiring import Memex
+    from memex.config import Paths
+    from memex.eval.retrieval import EVAL_POLICY
+    from memex.index import NO_NARROWING
+    from memex.models.embeddings import SentenceTransformerEmbedder
+
+    policy = parse_policy(EVAL_POLICY, origin="memex-eval")
+    principal = policy.principal("evaluator")
+    questions = load_questions(dataset)
+    lists: dict[str, dict] = {}
+    with Memex(
+        Paths(cache / f"home-{dataset.name}-{corpus}"),
+        policy=policy,
+        embedder=SentenceTransformerEmbedder(),
+        writable=True,
+    ) as memex:
+        index = memex.index
+        if index.count(principal=principal)["chunks"] == 0:
+            report = memex.ingest([str(dataset.resolve())])
+            print(
+                f"{dataset.name}: {len(report.indexed)} documents, {report.chunks_added} chunks",
+                file=sys.stderr,
+            )
+        visible = index._visible_classes(principal, NO_NARROWING)
+        where = NO_NARROWING.sql_where()
+        for qid, text in questions.queries.items():
+            dense = index._vectors.query(
+                index.embedder.embed_query(text),
+                wanted=DEPTH,
+                visible=visible,
+                classes=index._lexical.classes(),
+                counts=index._lexical.class_counts(),
+                classes_of=index._lexical.classes_of,
+            )
+            lexical = index._lexical.search(text, visible, where, DEPTH)
+            phrase = index._lexical.phrase_search(text, visible, where, DEPTH)
+            ids = sorted({c for c, _ in dense} | {c for c, _ in lexical} | {c for c, _ in phrase})
+            docs = {}
+            for start in range(0, len(ids), 500):
+                for chunk_id, (_, meta) in index._vectors.fetch(ids[start : start + 500]).items():
+                    docs[chunk_id] = meta["source_id"].removeprefix("beir:")
+            lists[qid] = {"dense": dense, "lexical": lexical, "phrase": phrase, "docs": docs}
+    cache.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(lists))
+    return lists
 
 
-def rrf_chunks(k: int, w_dense: float, w_lexical: float) -> Callable:
-    def fuse(dense: Ranking, lexical: Ranking, docs: dict[str, str]) -> list[str]:
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+Fuse = Callable[[Ranking, Ranking, Ranking], Sequence[tuple[str, float]]]
+
+
+def single(which: int) -> Fuse:
+    return lambda *lists: lists[which]
+
+
+def fixed_weight(dense: Ranking, lexical: Ranking, phrase: Ranking) -> list[tuple[str, float]]:
+    """The first shipped fusion: z-scores, dense weight 0.5, phrase bonus."""
+    return fusion.fixed(dense, lexical, phrase, DEPTH, depth=DEPTH, dense_weight=0.5)
+
+
+def adaptive(dense: Ranking, lexical: Ranking, phrase: Ranking) -> list[tuple[str, float]]:
+    return fusion.fuse(dense, lexical, phrase, DEPTH, depth=DEPTH)
+
+
+def rrf(k: int = 60) -> Fuse:
+    def fuse(dense: Ranking, lexical: Ranking, phrase: Ranking) -> list[tuple[str, float]]:
         scores: dict[str, float] = {}
-        for weight, ranking in ((w_dense, dense), (w_lexical, lexical)):
+        for ranking in (dense, lexical):
             for rank, (chunk_id, _) in enumerate(ranking):
-                scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (k + rank + 1)
-        ordered = sorted(scores, key=lambda c: -scores[c])
-        return list(dict.fromkeys(docs[c] for c in ordered))
+                scores[chunk_id] = scores.get(chunk_id, 0.0) + 1 / (k + rank + 1)
+        return sorted(scores.items(), key=lambda item: -item[1])
 
     return fuse
 
 
-def rrf_docs(k: int, w_dense: float, w_lexical: float) -> Callable:
-    def fuse(dense: Ranking, lexical: Ranking, docs: dict[str, str]) -> list[str]:
-        scores: dict[str, float] = {}
-        for weight, ranking in ((w_dense, dense), (w_lexical, lexical)):
-            ranked_docs = list(dict.fromkeys(docs[c] for c, _ in ranking))
-            for rank, doc in enumerate(ranked_docs):
-                scores[doc] = scores.get(doc, 0.0) + weight / (k + rank + 1)
-        return sorted(scores, key=lambda d: -scores[d])
+def relative_score(alpha: float = 0.5) -> Fuse:
+    """Weaviate's relativeScoreFusion: min-max over each list, weighted sum."""
 
-    return fuse
-
-
-def convex(alpha: float) -> Callable:
-    def fuse(dense: Ranking, lexical: Ranking, docs: dict[str, str]) -> list[str]:
-        def normalised(ranking: Ranking) -> dict[str, float]:
-            best: dict[str, float] = {}
-            for chunk_id, value in ranking:
-                doc = docs[chunk_id]
-                best[doc] = max(best.get(doc, float("-inf")), value)
-            if not best:
-                return {}
-            low, high = min(best.values()), max(best.values())
-            return {d: (v - low) / (high - low or 1.0) for d, v in best.items()}
-
-        d, lx = normalised(dense), normalised(lexical)
-        scores = {doc: alpha * d.get(doc, 0.0) + (1 - alpha) * lx.get(doc, 0.0) for doc in set(d) | set(lx)}
-        return sorted(scores, key=lambda doc: -scores[doc])
-
-    return fuse
-
-
-def convex_chunks(alpha: float, normalise: str = "minmax") -> Callable:
-    def fuse(dense: Ranking, lexical: Ranking, docs: dict[str, str]) -> list[str]:
+    def fuse(dense: Ranking, lexical: Ranking, phrase: Ranking) -> list[tuple[str, float]]:
         def scaled(ranking: Ranking) -> dict[str, float]:
             values = [v for _, v in ranking]
-            if not values:
-                return {}
-            if normalise == "z":
-                mean = sum(values) / len(values)
-                sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 or 1.0
-                return {c: (v - mean) / sd for c, v in ranking}
-            low, high = min(values), max(values)
+            low, high = min(values, default=0.0), max(values, default=0.0)
             return {c: (v - low) / (high - low or 1.0) for c, v in ranking}
 
         d, lx = scaled(dense), scaled(lexical)
-        floor_d = min(d.values(), default=0.0)
-        floor_l = min(lx.values(), default=0.0)
-        scores = {c: alpha * d.get(c, floor_d) + (1 - alpha) * lx.get(c, floor_l) for c in set(d) | set(lx)}
-        ordered = sorted(scores, key=lambda c: -scores[c])
-        return list(dict.fromkeys(docs[c] for c in ordered))
+        scores = {c: alpha * d.get(c, 0.0) + (1 - alpha) * lx.get(c, 0.0) for c in {*d, *lx}}
+        return sorted(scores.items(), key=lambda item: -item[1])
 
     return fuse
+
+
+VARIANTS: dict[str, Fuse] = {
+    "dense": single(0),
+    "lexical": single(1),
+    "hybrid, fixed weight (old)": fixed_weight,
+    "hybrid, adaptive (new)": adaptive,
+    "reciprocal rank fusion k=60": rrf(60),
+    "relative score fusion 0.5": relative_score(0.5),
+}
+
+
+def measure(lists: dict[str, dict], questions: QuestionSet, fuse: Fuse) -> dict[str, float]:
+    rankings = {}
+    for qid in questions.queries:
+        entry = lists[qid]
+        ranked = fuse(entry["dense"], entry["lexical"], entry["phrase"])
+        docs = entry["docs"]
+        rankings[qid] = list(dict.fromkeys(docs[c] for c, _ in ranked[:EVAL_K] if c in docs))[:100]
+    return score(rankings, questions)
+
+
+def subsets(dataset: Path, questions: QuestionSet) -> dict[str, QuestionSet]:
+    """The questions of each kind (queries.jsonl's "kind", written by benchmarks/devsets.py)."""
+    kinds: dict[str, list[str]] = {}
+    with (dataset / "queries.jsonl").open(encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            if record.get("kind") and record["_id"] in questions.queries:
+                kinds.setdefault(record["kind"], []).append(record["_id"])
+    return {
+        kind: QuestionSet({q: questions.queries[q] for q in ids}, {q: questions.qrels[q] for q in ids})
+        for kind, ids in kinds.items()
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dataset", type=Path, default=ROOT.parent / "shared" / "data" / "beir_scifact")
-    parser.add_argument("--home", type=Path, default=Path("/tmp/scifact-home"))
-    parser.add_argument("--depth", type=int, default=200)
+    parser.add_argument("--sets", type=Path, default=Path("/tmp/memex-devsets"))
+    parser.add_argument("--scifact", type=Path, default=ROOT.parent / "shared" / "data" / "beir_scifact")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/memex-fusion"))
+    parser.add_argument("--kinds", action="store_true", help="Also score each kind of question.")
     args = parser.parse_args()
-    policy = parse_policy(EVAL_POLICY, origin="memex-eval")
-    questions = load_questions(args.dataset)
-    with Memex(
-        Paths(args.home), policy=policy, embedder=SentenceTransformerEmbedder(), writable=True
-    ) as memex:
-        if memex.index.count(principal=policy.principal("evaluator"))["chunks"] == 0:
-            report = memex.ingest([str(args.dataset.resolve())])
-            print(
-                f"built: {len(report.indexed)} documents, {report.chunks_added} chunks, {report.seconds:.0f} s"
-            )
-        principal = policy.principal("evaluator")
-        lists = {
-            qid: candidates(memex, text, principal, args.depth) for qid, text in questions.queries.items()
-        }
-    variants: dict[str, Callable] = {
-        "dense only": lambda d, lx, docs: list(dict.fromkeys(docs[c] for c, _ in d))
-    }
-    variants["lexical only"] = lambda d, lx, docs: list(dict.fromkeys(docs[c] for c, _ in lx))
-    for k in (10, 30, 60, 100):
-        variants[f"rrf chunks k={k}"] = rrf_chunks(k, 1.0, 1.0)
-        variants[f"rrf docs k={k}"] = rrf_docs(k, 1.0, 1.0)
-    for w in (0.7, 0.8, 1.2, 1.5):
-        variants[f"rrf docs k=60 dense x{w}"] = rrf_docs(60, w, 1.0)
-    for alpha in (0.3, 0.4, 0.5, 0.6, 0.7):
-        variants[f"convex alpha={alpha}"] = convex(alpha)
-    for alpha in (0.4, 0.5, 0.6):
-        variants[f"convex chunks alpha={alpha}"] = convex_chunks(alpha)
-        variants[f"convex chunks z alpha={alpha}"] = convex_chunks(alpha, "z")
-    print(f"{'variant':28} {'nDCG@10':>8} {'R@10':>7} {'R@100':>7} {'MRR@10':>7}")
-    for name, fuse in variants.items():
-        rankings = {qid: fuse(*lists[qid])[:100] for qid in lists}
-        m = score(rankings, questions)
-        print(
-            f"{name:28} {m['ndcg@10']:8.3f} {m['recall@10']:7.3f} {m['recall@100']:7.3f} {m['mrr@10']:7.3f}"
-        )
+    datasets = [args.scifact] + sorted(p for p in args.sets.iterdir() if (p / "corpus.jsonl").is_file())
+    table: dict[str, dict[str, float]] = {}
+    for dataset in datasets:
+        questions = load_questions(dataset)
+        lists = fetch(dataset, args.cache)
+        groups = {dataset.name: questions}
+        if args.kinds:
+            groups |= {f"{dataset.name}/{k}": s for k, s in subsets(dataset, questions).items()}
+        for group, subset in groups.items():
+            table[f"{group} ({len(subset.queries)})"] = {
+                name: measure(lists, subset, fuse)["ndcg@10"] for name, fuse in VARIANTS.items()
+            }
+    names = list(VARIANTS)
+    print("nDCG@10 | " + " | ".join(names))
+    for group, row in table.items():
+        print(f"{group} | " + " | ".join(f"{row[n]:.3f}" for n in names))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ import numpy as np
 from memex.access import Access, Principal, allowed
 from memex.documents import Chunk, Hit
 from memex.index.compaction import compact_chroma, compact_fts
+from memex.index.fusion import fuse
 from memex.index.lexical import LexicalStore, access_from_json, access_json, counts_by
 from memex.index.vectors import VectorStore, partition_of
 from memex.models.embeddings import Embedder
@@ -36,8 +37,6 @@ from memex.store.labelling import CurrentLabels
 
 log = logging.getLogger(__name__)
 
-DENSE_WEIGHT = 0.5  # against the lexical half, both standardised (benchmarks/tune_fusion.py)
-PHRASE_BONUS = 2.0  # in standard deviations
 # A record (a database row: short, templated, and often thousands of them) is close in meaning to
 # many short questions, so records crowd out mail and documents on similarity alone ("data jam
 # venue" -> a Deep Purple track). In hybrid search a record that holds fewer than half of the
@@ -332,46 +331,6 @@ class Index:
             access=access,
             metadata=extra,
         )
-
-
-def fuse(
-    dense: Sequence[tuple[str, float]],
-    lexical: Sequence[tuple[str, float]],
-    phrase: Sequence[tuple[str, float]],
-    k: int,
-    *,
-    depth: int | None = None,
-    weak: Collection[str] = frozenset(),
-) -> list[tuple[str, float]]:
-    """A convex combination of the two candidate lists' scores, each standardised over its own
-    candidates. A chunk missing from a list cut at `depth` gets that list's lowest score; missing
-    from a shorter list (everything that matched at all is in it: two rare words that only one
-    chunk holds) it gets one standard deviation less, so matching beats not matching. A chunk
-    holding the query verbatim gets a bonus, so a pasted phrase finds its source first. Chosen
-    over reciprocal rank fusion by measurement (BENCHMARKS.md). `weak` chunks (records that hold
-    too few of the query's words) come after all others, in their own order."""
-    z_dense, floor_dense = _standardised(dense, complete=depth is not None and len(dense) < depth)
-    z_lexical, floor_lexical = _standardised(lexical, complete=depth is not None and len(lexical) < depth)
-    verbatim = {chunk_id for chunk_id, _ in phrase}
-    scores = {
-        chunk_id: DENSE_WEIGHT * z_dense.get(chunk_id, floor_dense)
-        + (1 - DENSE_WEIGHT) * z_lexical.get(chunk_id, floor_lexical)
-        + (PHRASE_BONUS if chunk_id in verbatim else 0.0)
-        for chunk_id in {*z_dense, *z_lexical, *verbatim}
-    }
-    return sorted(scores.items(), key=lambda item: (item[0] in weak, -item[1], item[0]))[:k]
-
-
-def _standardised(ranking: Sequence[tuple[str, float]], *, complete: bool) -> tuple[dict[str, float], float]:
-    """Z-scores of a ranking, and the score of a chunk not in it."""
-    if not ranking:
-        return {}, 0.0
-    values = [score for _, score in ranking]
-    mean = sum(values) / len(values)
-    spread = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 or 1.0
-    z = {chunk_id: (score - mean) / spread for chunk_id, score in ranking}
-    lowest = min(z.values())
-    return z, lowest - 1.0 if complete else lowest
 
 
 def _metadata(chunk: Chunk, ac: int) -> dict[str, Any]:

@@ -66,6 +66,7 @@ class OnnxInt8Embedder(Embedder):
                 tokenizer.enable_truncation(max_length=MAX_TOKENS)
                 tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the batch's longest
                 options = onnxruntime.SessionOptions()
+                options.enable_cpu_mem_arena = False  # the arena keeps every batch shape's peak: GBs
                 if self.threads:
                     options.intra_op_num_threads = self.threads
                 session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

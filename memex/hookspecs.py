@@ -21,3 +21,10 @@ def parser_modules():
 def ignored_name(name):
     """Return True for a file or folder name that is never read (an editor's swap file, an
     unfinished download): the watcher and the folder walk skip it."""
+
+
+@hookspec
+def readers():
+    """Return what the plugin reads with optional engines, for `memex status`: a list of dicts
+    {"reads": "speech in recordings and videos", "engine": "faster-whisper, Whisper tiny.en" or
+    None when it is not installed, "install": "pip install 'memex[media]'"}."""

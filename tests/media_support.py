@@ -31,10 +31,10 @@ def media_extra() -> None:
         pytest.skip("memex[media] is not installed: pip install 'memex[media]'")
 
 
-def speak(text: str, path: Path, *, speed: int = 150) -> Path:
+def speak(text: str, path: Path, *, speed: int = 150, voice: str = "en") -> Path:
     """A wav of `text` spoken by espeak-ng."""
     needs("espeak-ng")
-    subprocess.run(["espeak-ng", "-s", str(speed), "-w", str(path), text], check=True)
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(path), text], check=True)
     return path
 
 

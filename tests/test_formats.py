@@ -33,13 +33,13 @@ KNOWN_BAD = {
     "password_protected.xlsx": "the file is encrypted (password-protected); memex cannot read it",
     # pictures are read for text (memex[media]): this one is a colour field, without EXIF either
     "bmp_24.bmp": "no text found in the picture, and no photo metadata (date, camera or place)",
-    "DA-1p.heic": ".heic files hold no text memex can index (images and audio are not read)",  # no decoder
     "simple.zip": "unsupported file type .zip",
     "empty.eml": "the message is empty",
 }
 # Scans and pictures read by OCR, and a recording (music without speech: listed as a recording),
 # with memex[media] (refused before issue 19: "no text found", "... files hold no text").
 READ_BY_MEDIA = {
+    "DA-1p.heic",  # decoded by pillow-heif
     "DA-1p.jpg",
     "DA-1p.png",
     "layout-parser-paper-fast.jpg",

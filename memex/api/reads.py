@@ -34,6 +34,7 @@ from memex.api.worker import GenerationWorker, Interruptible, Job
 from memex.documents import Hit
 from memex.errors import BadRequest, EmptyIndex, MemexError
 from memex.index import NO_NARROWING, Narrowing
+from memex.ingest.plugins import readers
 from memex.models.llm import LanguageModel
 from memex.store.audit import AuditEntry
 from memex.store.conversations import ConversationStore
@@ -295,6 +296,7 @@ class Reads:
                 "admin": principal.admin,
                 "indexed": memex.index.count(principal=principal),
                 "models": {"embedding": memex.embedder.name, "llm": memex.model_name()},
+                "readers": readers(),
             }
             if principal.admin:  # where the files are, and figures across every label
                 out["home"] = str(memex.paths.root)

@@ -18,6 +18,7 @@ from memex.access.identity import local_principal
 from memex.access.policyfile import PolicySource, load_policy
 from memex.errors import MemexError
 from memex.index import Index
+from memex.ingest.ahead import ParseAhead
 from memex.ingest.pipeline import Ingestor
 from memex.ingest.plugins import parser_modules
 from memex.ingest.report import IngestReport, Progress, StopSignal
@@ -249,7 +250,8 @@ class Memex:
         return local_principal(self.policy, os_user or getpass.getuser(), as_user)
 
     # -- work --
-    def ingestor(self) -> Ingestor:
+    def ingestor(self, *, ahead: ParseAhead | None = None) -> Ingestor:
+        """`ahead`: where long parses go instead of holding up the others (the watcher's)."""
         return Ingestor(
             policy=self.policy,
             index=self.index,
@@ -257,6 +259,7 @@ class Memex:
             pool=self.pool,
             max_file_bytes=self.settings.max_file_mb * 1024 * 1024,
             data_root=self.paths.root,
+            ahead=ahead,
         )
 
     def ingest(
@@ -267,13 +270,14 @@ class Memex:
         retry_failed: bool = False,
         options: dict[str, Any] | None = None,
         stop: StopSignal | None = None,
+        ahead: ParseAhead | None = None,
     ) -> IngestReport:
         """The `ignore` patterns of config.toml reach the files connector's walk as its option.
         A policy whose source rules changed is applied to every stored source first. `stop`:
         see Ingestor.ingest."""
         options = {**self.ignore_option(), **(options or {})}
         self.keep_labels_current()
-        return self.ingestor().ingest(
+        return self.ingestor(ahead=ahead).ingest(
             targets, progress=progress, retry_failed=retry_failed, options=options, stop=stop
         )
 

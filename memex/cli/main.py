@@ -258,6 +258,9 @@ def status(as_user: Optional[str] = AS_USER, as_json: bool = JSON) -> None:
         typer.echo(f"Policy:  {info['policy']}")
     typer.echo(f"As:      {info['principal']}")
     typer.echo(f"Models:  embeddings {info['models']['embedding']}; answers {info['models']['llm']}")
+    for number, reader in enumerate(info.get("readers", [])):
+        engine = reader["engine"] or f"not installed ({reader['install']})"
+        typer.echo(f"{'Reads:' if number == 0 else '':9}{reader['reads']}: {engine}")
     if "ledger" in info:  # an admin: what is indexed in all, beside what this user reads
         ledger = info["ledger"]
         in_all = ", ".join(f"{n} {status}" for status, n in sorted(ledger.items()))

@@ -176,3 +176,21 @@ class EitherSet:
 
     def is_set(self) -> bool:
         return any(event.is_set() for event in self.events)
+
+
+class StatusProgress:
+    """The watcher's own ingest progress, for `memex daemon status` (the phase, not totals)."""
+
+    shows_totals = False
+
+    def __init__(self, service: Any) -> None:
+        self.service = service  # has a `busy` line
+
+    def begin(self, stage: str, total: int | None) -> None:
+        self.service.busy = stage
+
+    def advance(self, stage: str, n: int = 1) -> None:
+        pass
+
+    def grow(self, stage: str, n: int) -> None:
+        self.service.busy = stage  # more to embed: busy embedding

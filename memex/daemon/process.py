@@ -157,7 +157,7 @@ def _folders(
     paths: config.Paths, settings: config.Settings, given: list[str], *, required: bool = True
 ) -> list[str]:
     """The remembered folders and the given ones (remembered from now on)."""
-    from memex.daemon.watcher import outermost
+    from memex.daemon.folders import outermost
 
     added = []
     for folder in given:
@@ -372,7 +372,9 @@ def describe(event: dict[str, Any]) -> str | None:
         lines += [f"  not indexed {f['source']}: {f['reason']}" for f in event["failed"][:20]]
         return "\n".join(lines)
     if kind in ("error", "note"):
-        return f"{kind}: {root}: {event.get('message', '')}" if root else f"{kind}: {event.get('message', '')}"
+        return (
+            f"{kind}: {root}: {event.get('message', '')}" if root else f"{kind}: {event.get('message', '')}"
+        )
     if kind == "stopped":
         return "memex daemon stopped"
     return None

@@ -29,11 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from memex.api.reads import Reads
-from memex.daemon.jobs import EitherSet, IngestJob, JobQueue
+from memex.daemon.folders import folder_root, outermost
+from memex.daemon.jobs import EitherSet, IngestJob, JobQueue, StatusProgress
 from memex.daemon.rpc import Peer, Send, error_frame
 from memex.daemon.system import rss_mb
 from memex.daemon.watch import Debouncer, Ignore, Observers, coalesce, target_for
 from memex.errors import MemexError
+from memex.ingest.ahead import ParseAhead
 from memex.ingest.report import IngestReport
 
 log = logging.getLogger("memex.daemon.watcher")
@@ -72,7 +74,7 @@ class Watcher:
             on_overflow=self.request_reconcile,
             on_note=lambda root, message: self._emit("note", root=root, message=message),
         )
-        self.roots: list[str] = outermost(_root(folder) for folder in folders)
+        self.roots: list[str] = outermost(folder_root(folder) for folder in folders)
         self.period = settings.watch_reconcile_minutes * 60
         self.stopping = threading.Event()
         self.idle = threading.Event()  # set while the loop waits with nothing pending or due
@@ -89,6 +91,12 @@ class Watcher:
         self.idle_exit_seconds = idle_exit_seconds
         self.last_used = time.monotonic()
         self.in_use = 0  # requests being answered
+        self._ready: list[str] = []  # files whose long parse finished: to read again
+        self.ahead = ParseAhead(
+            on_ready=self._parsed_ahead,
+            on_note=lambda text: self._emit("note", message=text),
+            limits=getattr(memex.pool, "limits", None),
+        )
 
     # -- control -------------------------------------------------------------------------------
     def request_reconcile(self, root: str | None = None, *, after: float = 0.0) -> None:
@@ -103,7 +111,7 @@ class Watcher:
         self.wake.set()
 
     def add(self, folder: str) -> str:
-        root = _root(folder)
+        root = folder_root(folder)
         if not os.path.isdir(root):
             raise MemexError(
                 f"{folder}: not a folder (memex watch keeps folders current; use memex ingest for files)"
@@ -118,7 +126,7 @@ class Watcher:
         return root
 
     def remove(self, folder: str) -> str:
-        root = _root(folder)
+        root = folder_root(folder)
         if root in self.roots:
             self.roots.remove(root)
             self.observers.stop(root)
@@ -153,7 +161,7 @@ class Watcher:
                 if self._idle_for_too_long():
                     log.info("no request for %.0f s and no folder watched: stopping", self.idle_exit_seconds)
                     break
-                ready = self.debouncer.ready()
+                ready = self.debouncer.ready() + self._take_parsed_ahead()
                 if ready:
                     self._process(ready)
                     continue
@@ -170,6 +178,7 @@ class Watcher:
                 self.idle.clear()
         finally:
             self.jobs.abandon()
+            self.ahead.close()
             self.observers.close()
             self._emit("stopped")
 
@@ -207,7 +216,9 @@ class Watcher:
             relabelled = self.memex.keep_labels_current()
         except Exception as exc:  # the loop goes on; the next turn tries again
             log.exception("relabelling after a policy change failed")
-            self._emit("error", message=f"relabelling after a policy change failed: {type(exc).__name__}: {exc}")
+            self._emit(
+                "error", message=f"relabelling after a policy change failed: {type(exc).__name__}: {exc}"
+            )
             return
         if relabelled:
             self._emit("relabelled", sources=relabelled)
@@ -245,7 +256,9 @@ class Watcher:
         self._guarded(
             root,
             "reconcile",
-            lambda: self.memex.ingest([root], progress=self._progress(), stop=self.stopping),
+            lambda: self.memex.ingest(
+                [root], progress=self._progress(), stop=self.stopping, ahead=self.ahead
+            ),
         )
         self.counts["reconciles"] += 1
 
@@ -278,7 +291,7 @@ class Watcher:
             self._guarded(
                 root,
                 "batch",
-                lambda root=root, targets=targets: self.memex.ingestor().update_paths(
+                lambda root=root, targets=targets: self.memex.ingestor(ahead=self.ahead).update_paths(
                     root,
                     targets,
                     progress=self._progress(),
@@ -288,6 +301,17 @@ class Watcher:
                 paths=len(inside),
             )
             self.counts["batches"] += 1
+
+    def _parsed_ahead(self, uri: str) -> None:
+        """A long parse (a recording) is done: read its file again, in the loop."""
+        with self._due_lock:
+            self._ready.append(uri)
+        self.wake.set()
+
+    def _take_parsed_ahead(self) -> list[str]:
+        with self._due_lock:
+            ready, self._ready = self._ready, []
+        return ready
 
     def _targets(self, root: str, paths: list[str]) -> list[str]:
         self._claims_cache.clear()
@@ -356,8 +380,8 @@ class Watcher:
         if kind == "batch" or report.indexed or report.removed or new_failures:
             self._emit(kind, **event)
 
-    def _progress(self) -> _Progress:
-        return _Progress(self)
+    def _progress(self) -> StatusProgress:
+        return StatusProgress(self)
 
     # -- status and requests ----------------------------------------------------------------------
     def watched(self) -> list[dict[str, str]]:
@@ -382,6 +406,7 @@ class Watcher:
             "watched": self.watched(),
             "queue": len(self.debouncer),
             "busy": self.busy,
+            "in_background": self.ahead.busy,  # long parses (recordings) running beside the loop
             "counts": dict(self.counts),
             "last": self.last,
             "memory_mb": rss_mb(),
@@ -415,34 +440,3 @@ class Watcher:
             self.emit({"event": event, "time": round(time.time(), 3), **fields})
         except Exception:  # a broken terminal must not stop the watcher
             log.exception("could not report %s", event)
-
-
-class _Progress:
-    """Ingest's progress, for the status line (which shows the phase, not totals)."""
-
-    shows_totals = False
-
-    def __init__(self, service: Watcher) -> None:
-        self.service = service
-
-    def begin(self, stage: str, total: int | None) -> None:
-        self.service.busy = stage
-
-    def advance(self, stage: str, n: int = 1) -> None:
-        pass
-
-    def grow(self, stage: str, n: int) -> None:
-        self.service.busy = stage  # more to embed: busy embedding
-
-
-def _root(folder: str) -> str:
-    return os.path.normpath(os.path.abspath(os.path.expanduser(folder)))
-
-
-def outermost(folders) -> list[str]:
-    """The folders, without those inside another one of them (watching the outer covers them)."""
-    out: list[str] = []
-    for folder in sorted(set(folders)):
-        if not any(folder == o or folder.startswith(o.rstrip(os.sep) + os.sep) for o in out):
-            out.append(folder)
-    return out

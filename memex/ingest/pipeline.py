@@ -19,15 +19,16 @@ from memex.connector import Connector
 from memex.documents import DEFAULT_MAX_FILE_BYTES, Element, SourceDocument
 from memex.errors import AccessRefused, ConfigError, ParseError
 from memex.index import Index
+from memex.ingest.ahead import ParseAhead
 from memex.ingest.chunking import chunk_elements
 from memex.ingest.notices import add_warning, capture
 from memex.ingest.plugins import connector_for, connectors
+from memex.ingest.relabelling import relabel_all
 from memex.ingest.report import Failure, IngestReport, Progress, Silent, StopSignal
 from memex.ingest.sandbox import ParserPool
 from memex.ingest.steps import Candidate, Prepared, chunks_for, failure_kind, normalise_target, parse_here
 from memex.links import Scope, is_link_path, resolve, skipped_link
 from memex.store import sqlite
-from memex.store.labelling import LABELLED_UNDER, rules_digest
 from memex.store.ledger import FAILED, INDEXED, PENDING, Ledger
 
 EMBED_BATCH_CHUNKS = 256
@@ -43,14 +44,17 @@ class Ingestor:
         pool: ParserPool | None = None,
         max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
         data_root: Path | None = None,
+        ahead: ParseAhead | None = None,
     ) -> None:
-        """`data_root`: where connectors keep state of their own (MEMEX_HOME), one folder each."""
+        """`data_root`: where connectors keep state of their own (MEMEX_HOME), one folder each.
+        `ahead`: long parses go there instead of holding up the others (the watcher's)."""
         self.data_root = data_root
         self.max_file_bytes = max_file_bytes  # larger files are refused before they are read
         self.policy = policy
         self.index = index
         self.ledger = ledger
         self.pool = pool
+        self.ahead = ahead
 
     # -- public --------------------------------------------------------------------------
     def ingest(
@@ -180,22 +184,7 @@ class Ingestor:
     def relabel(self) -> tuple[int, list[Failure]]:
         """Apply the current policy to every stored source, in place. Sources no rule matches any
         more are removed (default deny)."""
-        changed, refused = 0, []
-        for record in self.ledger.records(status=INDEXED):
-            try:
-                labeling = self.policy.label(record.attributes)
-            except AccessRefused as exc:
-                self._remove_source(record.source_id)
-                refused.append(Failure(record.uri, str(exc), "refused"))
-                continue
-            access = labeling.access(acl=record.acl)
-            if access != record.access:
-                ids = self.ledger.chunk_ids(record.source_id)
-                self.index.relabel({chunk_id: access for chunk_id in ids})
-                self.ledger.set_access(record.source_id, access, labeling.rules)
-                changed += 1
-        self.ledger.set_state(LABELLED_UNDER, rules_digest(self.policy))
-        return changed, refused
+        return relabel_all(self.policy, self.index, self.ledger, remove=self._remove_source)
 
     # -- one target ----------------------------------------------------------------------
     def _ingest_target(
@@ -256,6 +245,8 @@ class Ingestor:
         pending_chunks = 0
         waiting: dict[int, Candidate] = {}
         lookahead = 2 * pool.size + 2
+        note = getattr(progress, "note", None)  # how far a long parse is (sandbox.tell)
+        pool.on_note = (lambda _key, text: note(text)) if note is not None else None
 
         def handle(
             candidate: Candidate, parsed: list[Element] | ParseError, said: Sequence[str] = ()
@@ -295,6 +286,13 @@ class Ingestor:
                 candidate = self._check(doc, root, report, retry_failed)
                 if candidate is None:
                     progress.advance(stage)
+                elif self.ahead is not None and self.ahead.runs_long(candidate.doc):
+                    parsed = self.ahead.take(candidate.doc)
+                    if parsed is None:
+                        report.notices.append(f"{doc.uri}: read in the background (it takes a while)")
+                        progress.advance(stage)
+                    else:
+                        handle(candidate, parsed)
                 elif candidate.doc.isolated and candidate.doc.parse:
                     key = next(keys)
                     waiting[key] = candidate

@@ -59,6 +59,11 @@ def parser_modules() -> list[str]:
     )
 
 
+def readers() -> list[dict[str, str | None]]:
+    """What the plugins read with optional engines, and whether each engine is installed."""
+    return [reader for found in plugin_manager().hook.readers() for reader in found or ()]
+
+
 def is_ignored(name: str, patterns: Sequence[str] = ()) -> bool:
     """Whether a plugin never reads files of this name, or it matches one of `patterns` (shell
     globs on names: the `ignore` setting)."""

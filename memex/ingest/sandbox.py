@@ -12,6 +12,7 @@ the parent embeds the previous ones.
 from __future__ import annotations
 
 import atexit
+import logging
 import multiprocessing
 import os
 import threading
@@ -31,6 +32,7 @@ DEFAULT_MEMORY_MB = 3072
 # Imported once by the fork server, so that each worker starts with the parsers loaded: what the
 # plugins name (memex.ingest.plugins.parser_modules), set by whoever opens the pools.
 PRELOAD: list[str] = []
+_tell_parent: list[Callable[[str], None]] = []  # in a worker, while a task runs: `tell`'s channel
 
 
 def set_preload(modules: Iterable[str]) -> None:
@@ -60,6 +62,7 @@ def _worker(conn: Connection, memory_mb: int) -> None:
         if task is None:
             return
         key, fn = task
+        _tell_parent[:] = [lambda text, key=key: conn.send((key, ("note", text, [])))]
         try:
             value, said = captured(fn)  # what the parser warned travels with its result
             result: tuple[Any, ...] = ("ok", value, said)
@@ -72,6 +75,7 @@ def _worker(conn: Connection, memory_mb: int) -> None:
             )
         except Exception as exc:  # anything a parser raises is that file's problem only
             result = ("error", ParseError(f"parser error ({type(exc).__name__}: {exc})"[:500]))
+        _tell_parent.clear()
         try:
             conn.send((key, result))
         except (MemoryError, OSError, ValueError):
@@ -142,6 +146,7 @@ class ParserPool:
         self._done: deque[tuple[Any, Any]] = deque()
         self._said: dict[Any, list[str]] = {}
         self.restarts = 0
+        self.on_note: Callable[[Any, str], None] | None = None  # (key, what a parse `tell`s)
 
     @property
     def pending(self) -> int:
@@ -207,14 +212,20 @@ class ParserPool:
             self._busy[worker.conn] = worker
 
     def _collect(self, conn: Connection) -> None:
-        worker = self._busy.pop(conn)
+        worker = self._busy[conn]
         key = worker.task[0] if worker.task else None
         try:
-            _, (_status, value, *said) = conn.recv()
+            _, (status, value, *said) = conn.recv()
         except (EOFError, OSError):
+            del self._busy[conn]
             self._replace(worker)
             self._done.append((key, ParseError(_death_reason(worker, self.limits))))
             return
+        if status == "note":  # how far a long parse is (`tell`); the parse goes on
+            if self.on_note is not None:
+                self.on_note(key, value)
+            return
+        del self._busy[conn]
         if said and said[0]:
             self._said[key] = said[0]
         worker.task = None
@@ -284,6 +295,19 @@ def set_limits(limits: Limits) -> None:
             _side_pool.close()
             _side_pool = None
         _side_limits = limits
+
+
+def tell(text: str) -> None:
+    """How far a long parse is ("standup.m4a: 12:00 of 62:00 transcribed"), from inside it: sent
+    to the pool's `on_note` (the ingest's progress) while the parse goes on; outside a worker,
+    logged as a connector's notice."""
+    if _tell_parent:
+        try:
+            _tell_parent[0](text)
+        except (OSError, ValueError):  # the parent is gone: the parse is about to be killed
+            pass
+    else:
+        logging.getLogger("memex.connectors.progress").info(text)
 
 
 def isolated(fn: Callable[[], Any]) -> Any:

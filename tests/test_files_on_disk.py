@@ -60,7 +60,7 @@ def ingested(memex_home, kestrel, cli, monkeypatch, loose_umask):
     canary file beside it, and a search and an ask recorded in the audit log."""
     from memex.models.embeddings import HashingEmbedder
 
-    monkeypatch.setattr("memex.api.wiring.SentenceTransformerEmbedder", lambda *a, **k: HashingEmbedder())
+    monkeypatch.setattr("memex.models.choice.SentenceTransformerEmbedder", lambda *a, **k: HashingEmbedder())
     (kestrel / "handbook" / "canary.txt").write_text(f"The locker code is {CANARY.decode()}.\n" * 3)
     assert cli("init", "--policy", "company.yaml").exit_code == 0
     result = cli("ingest", str(kestrel))

@@ -68,7 +68,7 @@ def test_the_cli_counts_warnings_and_verbose_shows_them(memex_home, noisy_files,
     from memex.cli.main import app
     from memex.models.embeddings import HashingEmbedder
 
-    monkeypatch.setattr("memex.api.wiring.SentenceTransformerEmbedder", lambda *a, **k: HashingEmbedder())
+    monkeypatch.setattr("memex.models.choice.SentenceTransformerEmbedder", lambda *a, **k: HashingEmbedder())
     runner = CliRunner()
     quiet = runner.invoke(app, ["ingest", str(noisy_files)], catch_exceptions=False)
     assert quiet.exit_code == 0, quiet.output

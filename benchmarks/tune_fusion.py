@@ -96,8 +96,14 @@ def _digest(path: Path) -> str:
 Fuse = Callable[[Ranking, Ranking, Ranking], Sequence[tuple[str, float]]]
 
 
-def single(which: int) -> Fuse:
-    return lambda *lists: lists[which]
+def dense_only(dense: Ranking, lexical: Ranking, phrase: Ranking) -> list[tuple[str, float]]:
+    """Dense mode as Index.search runs it (no lexical list, no phrase list)."""
+    return fusion.fuse(dense, [], [], DEPTH, depth=DEPTH)
+
+
+def lexical_only(dense: Ranking, lexical: Ranking, phrase: Ranking) -> list[tuple[str, float]]:
+    """Lexical mode as Index.search runs it: BM25 and the phrase bonus."""
+    return fusion.fuse([], lexical, phrase, DEPTH, depth=DEPTH)
 
 
 def fixed_weight(dense: Ranking, lexical: Ranking, phrase: Ranking) -> list[tuple[str, float]]:
@@ -137,8 +143,8 @@ def relative_score(alpha: float = 0.5) -> Fuse:
 
 
 VARIANTS: dict[str, Fuse] = {
-    "dense": single(0),
-    "lexical": single(1),
+    "dense": dense_only,
+    "lexical": lexical_only,
     "hybrid, fixed weight (old)": fixed_weight,
     "hybrid, adaptive (new)": adaptive,
     "reciprocal rank fusion k=60": rrf(60),

@@ -178,6 +178,8 @@ class _Printer:
         counts = service.counts
         modes = sorted({w["mode"] for w in service.watched()})
         state = service.busy or ("settling" if len(service.debouncer) else "idle")
+        if service.ahead.busy:
+            state += f" · {service.ahead.busy} long file(s) in the background"
         return (
             f"\r\033[Kwatching {len(service.roots)} folder(s) ({', '.join(modes)}) · {state} · "
             f"waiting {len(service.debouncer)} · indexed {counts['indexed']} · removed {counts['removed']} · "
@@ -282,6 +284,11 @@ def daemon_status(as_json: bool = JSON) -> None:
             typer.echo(
                 f"  {c['indexed']} indexed, {c['removed']} removed, {c['failed']} not indexed since start; "
                 f"{info['queue']} waiting; {info['busy'] or 'idle'}"
+                + (
+                    f"; {info['in_background']} long file(s) read in the background"
+                    if info.get("in_background")
+                    else ""
+                )
             )
     for watched in info.get("watched", []):
         typer.echo(

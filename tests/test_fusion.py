@@ -76,3 +76,11 @@ def test_a_phrase_held_verbatim_still_comes_first_whatever_the_weights():
     dense = place(PEAKED, 20, "verbatim")
     ranked = fuse(dense, lexical, [("verbatim", 3.0)], k=5, depth=40)
     assert ranked[0][0] == "verbatim"
+
+
+def test_equal_scores_that_average_a_hair_above_the_best_give_no_peak():
+    from memex.index.fusion import fuse, peak
+
+    tied = [(f"c{i}", 0.7) for i in range(11)]  # ten of them average 0.7000000000000001
+    assert peak(tied) == 0.0
+    assert [c for c, _ in fuse([("d1", 0.9), ("d2", 0.5), ("d3", 0.1)], tied, [], 3)][0] == "d1"

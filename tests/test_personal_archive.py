@@ -166,7 +166,7 @@ def test_the_cli_shows_the_dates_it_applied(personal, monkeypatch):
     memex, archive = personal
     monkeypatch.setenv("MEMEX_HOME", str(memex.paths.root))
     monkeypatch.setenv("TZ", "Europe/Lisbon")
-    monkeypatch.setattr(app_module, "SentenceTransformerEmbedder", lambda *a: HashingEmbedder())
+    monkeypatch.setattr("memex.models.choice.SentenceTransformerEmbedder", lambda *a: HashingEmbedder())
     monkeypatch.setattr(app_module, "LlamaCppModel", lambda *a, **k: FakeModel())
     memex.close()
     runner = CliRunner()

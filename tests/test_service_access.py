@@ -158,7 +158,7 @@ def test_status_shows_server_details_to_admins_only(site):
     _, admin = site.status("GET", "/api/status", "root-admin")
     _, alice = site.status("GET", "/api/status", "alice")
     assert {"home", "policy", "ledger", "roots", "failures", "generation"} <= set(admin)
-    assert set(alice) == {"principal", "indexed", "models", "roles", "admin"}
+    assert set(alice) == {"principal", "indexed", "models", "readers", "roles", "admin"}
     assert (alice["principal"], alice["roles"], alice["admin"]) == ("alice", ["engineer"], False)
     assert admin["generation"]["queue_size"] == 8
 

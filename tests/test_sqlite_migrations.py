@@ -39,5 +39,8 @@ def test_connections_opened_at_once_apply_each_migration_once(tmp_path: Path):
 
 
 def test_an_error_event_without_a_folder_still_makes_a_log_line():
-    assert describe({"event": "error", "message": "relabelling failed: boom"}) == "error: relabelling failed: boom"
+    assert (
+        describe({"event": "error", "message": "relabelling failed: boom"})
+        == "error: relabelling failed: boom"
+    )
     assert describe({"event": "error", "root": "/r", "message": "scan failed"}) == "error: /r: scan failed"

@@ -67,7 +67,8 @@ def peak(ranking: Ranking) -> float:
     spread = (sum((v - mean) ** 2 for v in rest) / len(rest)) ** 0.5
     if spread == 0:
         return PEAK_CAP if values[0] > mean else 0.0
-    return min((values[0] - mean) / spread, PEAK_CAP)
+    # max(0, ...): equal scores can average a hair above the best in floating point
+    return min(max(0.0, (values[0] - mean) / spread), PEAK_CAP)
 
 
 def combine(

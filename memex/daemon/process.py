@@ -372,9 +372,7 @@ def describe(event: dict[str, Any]) -> str | None:
         lines += [f"  not indexed {f['source']}: {f['reason']}" for f in event["failed"][:20]]
         return "\n".join(lines)
     if kind in ("error", "note"):
-        return (
-            f"{kind}: {root}: {event.get('message', '')}" if root else f"{kind}: {event.get('message', '')}"
-        )
+        return f"{kind}: {root + ': ' if root else ''}{event.get('message', '')}"
     if kind == "stopped":
         return "memex daemon stopped"
     return None

@@ -35,7 +35,9 @@ def default_onnx_path() -> Path:
 
 
 class OnnxInt8Embedder(Embedder):
-    """The same model as the fp32 default, about twice as fast on CPUs with int8 instructions."""
+    """The same model as the fp32 default, without torch (a fifth of a second to load). Its
+    weights are int8 but its matrix products run in float: on the 2-core test machine it embeds
+    at half the fp32 model's speed (BENCHMARKS.md), so it is not the default."""
 
     name = "minilm-l6-v2-int8"
     dimension = 384
